@@ -1,0 +1,65 @@
+# FlowDesk: two commands do everything on a fresh machine.
+#   make run   - install, initialise the embedded SQLite database, deploy the shipped processes, serve
+#   make test  - the same install, then lint, types and the whole test suite
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := web/static/vendor
+BPMN_JS := $(VENDOR)/bpmn-navigated-viewer.production.min.js
+CHROMIUM := /usr/bin/chromium
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint types db deploy browser clean bench
+
+run: install db deploy
+	@echo ""
+	@echo "FlowDesk is starting at http://$${FLOWDESK_HOST:-127.0.0.1}:$${FLOWDESK_PORT:-5000}"
+	@echo "Demo logins (password demo-pass unless shown):"
+	@echo "  service desk: dora, dan        department heads: hank     leaders: leo, lena"
+	@echo "  specialists: sam, sara, sean   assistants: alice, arthur  technicians: tom, tina, ted"
+	@echo "  maintenance: mark, mia         service dept: sue, steve   supervisors: sophie, simon"
+	@echo "  auditor: audrey                admin: admin / admin-pass"
+	$(BIN)/flowdesk serve
+
+test: install browser lint types
+	FLOWDESK_DATABASE_URL= $(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
+
+install: $(STAMP) $(BPMN_JS)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# bpmn-js comes from npm at setup and is served by the app; never from a CDN at run time.
+$(BPMN_JS): package.json
+	npm install --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)
+	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/
+	cp node_modules/bpmn-js/dist/assets/bpmn-js.css $(VENDOR)/
+	cp node_modules/bpmn-js/dist/assets/diagram-js.css $(VENDOR)/
+
+# Browser tests drive Debian's chromium through Playwright; install it once if missing.
+browser:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint: install
+	$(BIN)/ruff check engine web tests benchmarks
+
+types: install
+	$(BIN)/mypy engine
+
+db: install
+	$(BIN)/flowdesk init-db
+
+deploy: db
+	$(BIN)/flowdesk deploy processes
+
+bench: install
+	$(BIN)/python benchmarks/engine_throughput.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var .pytest_cache .mypy_cache .ruff_cache
