@@ -1,0 +1,302 @@
+"""Loading and validating process packages: manifest, BPMN, forms, DMN — every problem at once."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+
+from .errors import PackageInvalid, Problem
+from .expressions import Sandbox
+from .runtime import CompiledProcess, compile_process, spec_problem
+
+MANIFEST = "process.yaml"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+HELPER_NAMES = ("now", "today", "add_duration")
+
+
+@lru_cache(maxsize=4)
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped in the project's schemas/ folder."""
+    here = Path(__file__).resolve().parent.parent / "schemas" / name
+    if here.exists():
+        result: dict[str, Any] = json.loads(here.read_text())
+        return result
+    text = resources.files("engine").joinpath("..", "schemas", name).read_text()  # pragma: no cover
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Package:
+    """A validated process package, ready to store as an immutable definition version."""
+
+    process_id: str
+    manifest: dict[str, Any]
+    files: dict[str, str]
+    content_hash: str
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest["name"])
+
+    @property
+    def bpmn_process(self) -> str:
+        return str(self.manifest["process"])
+
+    def form(self, relpath: str | None) -> dict[str, Any] | None:
+        if not relpath:
+            return None
+        loaded: dict[str, Any] = json.loads(self.files[relpath])
+        return loaded
+
+    def compile(self) -> CompiledProcess:
+        bpmn = {p: t for p, t in self.files.items() if p.endswith(".bpmn")}
+        dmn = {p: t for p, t in self.files.items() if p.endswith(".dmn")}
+        return compile_process(self.bpmn_process, bpmn, dmn)
+
+
+def content_hash(files: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.encode() + b"\0" + files[path].encode() + b"\0")
+    return digest.hexdigest()
+
+
+def read_package_files(root: Path) -> dict[str, str]:
+    """Every text file of a package, keyed by its path relative to the package root."""
+    files: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in {".yaml", ".yml", ".bpmn", ".dmn", ".json", ".md"}:
+            files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+@dataclass
+class _Checker:
+    files: dict[str, str]
+    calendars: set[str] | None
+    groups: set[str] | None
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, file: str, message: str, element: str | None = None, line: int | None = None) -> None:
+        self.problems.append(Problem(file, message, element, line))
+
+
+def load_package(root: str | Path, *, calendars: Iterable[str] | None = None,
+                 groups: Iterable[str] | None = None) -> Package:
+    """Read and validate a package directory; raises PackageInvalid listing every problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PackageInvalid([Problem(str(root), "not a directory")])
+    if not (root / MANIFEST).exists():
+        raise PackageInvalid([Problem(str(root / MANIFEST), "missing manifest")])
+    return check_files(read_package_files(root), label=root.name, calendars=calendars, groups=groups)
+
+
+def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[str] | None = None,
+                groups: Iterable[str] | None = None) -> Package:
+    chk = _Checker(files, set(calendars) if calendars is not None else None,
+                   set(groups) if groups is not None else None)
+    manifest = _check_manifest(chk)
+    if manifest is None:
+        raise PackageInvalid(chk.problems)
+    compiled = _check_bpmn(chk, manifest)
+    _check_forms(chk, manifest)
+    if compiled is not None:
+        _check_tasks_against_bpmn(chk, manifest, compiled)
+        _check_expressions(chk, manifest, compiled)
+    if chk.problems:
+        raise PackageInvalid(chk.problems)
+    return Package(str(manifest["id"]), manifest, files, content_hash(files))
+
+
+def _yaml_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Line number of every mapping key path in a YAML document (1-based)."""
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, str(i))] = item.start_mark.line + 1
+                walk(item, (*path, str(i)))
+
+    with contextlib.suppress(yaml.YAMLError):
+        walk(yaml.compose(text), ())
+    return lines
+
+
+def schema_problems(validator: Draft202012Validator, document: Any) -> list[tuple[tuple[str, ...], str]]:
+    """(path, message) of every schema violation; an unexpected key is reported at the key itself."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for err in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+        path = tuple(str(p) for p in err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set((err.schema or {}).get("properties", {})) if isinstance(err.schema, dict) else set()
+            for key in sorted(k for k in err.instance if k not in allowed):
+                found.append(((*path, str(key)), f"unknown key {key!r}"))
+            continue
+        found.append((path, err.message))
+    return found
+
+
+def _check_manifest(chk: _Checker) -> dict[str, Any] | None:
+    text = chk.files.get(MANIFEST)
+    if text is None:
+        chk.add(MANIFEST, "missing manifest")
+        return None
+    try:
+        manifest = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        chk.add(MANIFEST, f"not valid YAML: {getattr(err, 'problem', err)}",
+                line=mark.line + 1 if mark else None)
+        return None
+    if not isinstance(manifest, dict):
+        chk.add(MANIFEST, "the manifest must be a mapping")
+        return None
+    lines = _yaml_lines(text)
+    validator = Draft202012Validator(load_schema("process.schema.json"))
+    for path, message in schema_problems(validator, manifest):
+        line = lines.get(path) or (lines.get(path[:-1]) if path else None)
+        chk.add(MANIFEST, f"{'/'.join(path) or '(top)'}: {message}", element="/".join(path) or None, line=line)
+    for key in ("bpmn", "start_form"):
+        ref = manifest.get(key)
+        if isinstance(ref, str) and ref not in chk.files:
+            chk.add(MANIFEST, f"{key}: file {ref!r} not found in the package", element=key, line=lines.get((key,)))
+    for i, ref in enumerate(manifest.get("decisions") or []):
+        if isinstance(ref, str) and ref not in chk.files:
+            chk.add(MANIFEST, f"decisions: file {ref!r} not found", element=f"decisions/{i}",
+                    line=lines.get(("decisions", str(i))))
+    for task_id, cfg in (manifest.get("tasks") or {}).items():
+        if isinstance(cfg, dict) and isinstance(cfg.get("form"), str) and cfg["form"] not in chk.files:
+            chk.add(MANIFEST, f"form {cfg['form']!r} not found", element=task_id,
+                    line=lines.get(("tasks", task_id, "form")))
+        cal = cfg.get("calendar") if isinstance(cfg, dict) else None
+        if cal and chk.calendars is not None and cal not in chk.calendars:
+            chk.add(MANIFEST, f"unknown calendar {cal!r}", element=task_id,
+                    line=lines.get(("tasks", task_id, "calendar")))
+    for timer_id, cfg in (manifest.get("timers") or {}).items():
+        cal = cfg.get("calendar") if isinstance(cfg, dict) else None
+        if cal and chk.calendars is not None and cal not in chk.calendars:
+            chk.add(MANIFEST, f"unknown calendar {cal!r}", element=timer_id,
+                    line=lines.get(("timers", timer_id, "calendar")))
+    if chk.groups is not None:
+        for lane, group in (manifest.get("lanes") or {}).items():
+            if isinstance(group, str) and not group.startswith("=") and group not in chk.groups:
+                chk.add(MANIFEST, f"lane {lane!r} maps to unknown group {group!r}", element=lane,
+                        line=lines.get(("lanes", lane)))
+    return manifest
+
+
+def _check_bpmn(chk: _Checker, manifest: dict[str, Any]) -> CompiledProcess | None:
+    bpmn_file = manifest.get("bpmn")
+    if not isinstance(bpmn_file, str) or bpmn_file not in chk.files:
+        return None
+    try:
+        etree.fromstring(chk.files[bpmn_file].encode("utf-8"))
+    except etree.XMLSyntaxError as err:
+        chk.add(bpmn_file, f"not well-formed XML: {err.msg}", line=err.lineno)
+        return None
+    dmn_files = [d for d in manifest.get("decisions") or [] if d in chk.files]
+    for dmn in dmn_files:
+        try:
+            etree.fromstring(chk.files[dmn].encode("utf-8"))
+        except etree.XMLSyntaxError as err:
+            chk.add(dmn, f"not well-formed XML: {err.msg}", line=err.lineno)
+            return None
+    try:
+        return compile_process(
+            str(manifest.get("process")),
+            {bpmn_file: chk.files[bpmn_file]},
+            {d: chk.files[d] for d in dmn_files},
+        )
+    except Exception as err:  # noqa: BLE001 - Spiff raises many types while parsing; each becomes a problem
+        p = spec_problem(err, bpmn_file)
+        chk.add(p.file, p.message, p.element, p.line)
+        return None
+
+
+def _check_forms(chk: _Checker, manifest: dict[str, Any]) -> None:
+    forms = {cfg["form"] for cfg in (manifest.get("tasks") or {}).values()
+             if isinstance(cfg, dict) and isinstance(cfg.get("form"), str)}
+    if isinstance(manifest.get("start_form"), str):
+        forms.add(manifest["start_form"])
+    for form in sorted(f for f in forms if f in chk.files):
+        try:
+            schema = json.loads(chk.files[form])
+        except json.JSONDecodeError as err:
+            chk.add(form, f"not valid JSON: {err.msg}", line=err.lineno)
+            continue
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as err:
+            path = "/".join(str(p) for p in err.absolute_path)
+            chk.add(form, f"not a valid JSON Schema: {err.message}", element=path or None)
+            continue
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            chk.add(form, "a form must be a JSON Schema of type 'object'")
+
+
+def _element_lines(text: str) -> dict[str, int]:
+    root = etree.fromstring(text.encode("utf-8"))
+    return {el.get("id"): el.sourceline for el in root.iter() if el.get("id") and el.sourceline}
+
+
+def _check_tasks_against_bpmn(chk: _Checker, manifest: dict[str, Any], compiled: CompiledProcess) -> None:
+    bpmn_file = str(manifest["bpmn"])
+    lines = _element_lines(chk.files[bpmn_file])
+    lanes = manifest.get("lanes") or {}
+    tasks = manifest.get("tasks") or {}
+    user_ids = set()
+    for spec in compiled.user_tasks():
+        bpmn_id = spec.bpmn_id
+        user_ids.add(bpmn_id)
+        line = lines.get(bpmn_id)
+        if not spec.lane:
+            chk.add(bpmn_file, "user task is not in a lane, so no group can work it", bpmn_id, line)
+        elif spec.lane not in lanes:
+            chk.add(bpmn_file, f"lane {spec.lane!r} has no group in the manifest's lanes", bpmn_id, line)
+        if bpmn_id not in tasks:
+            chk.add(bpmn_file, "user task has no form in the manifest's tasks", bpmn_id, line)
+    for task_id in tasks:
+        if task_id not in user_ids:
+            chk.add(MANIFEST, f"tasks: {task_id!r} is not a user task of the BPMN process", task_id)
+    timer_ids = {s.bpmn_id for s in compiled.timer_events()}
+    for timer_id in manifest.get("timers") or {}:
+        if timer_id not in timer_ids:
+            chk.add(MANIFEST, f"timers: {timer_id!r} is not a timer event of the BPMN process", timer_id)
+    if "BPMNDiagram" not in chk.files[bpmn_file]:
+        chk.add(bpmn_file, "no diagram information (bpmndi:BPMNDiagram); it would not open in a modeler")
+
+
+def _check_expressions(chk: _Checker, manifest: dict[str, Any], compiled: CompiledProcess) -> None:
+    bpmn_file = str(manifest["bpmn"])
+    lines = _element_lines(chk.files[bpmn_file])
+    sandbox = Sandbox(dict.fromkeys(HELPER_NAMES, lambda *a, **k: None))
+    for element, mode, source in compiled.expressions():
+        for message in sandbox.check(source, mode="exec" if mode == "exec" else "eval"):
+            chk.add(bpmn_file, message, element, lines.get(element))
+    for task_id, cfg in (manifest.get("tasks") or {}).items():
+        for key in ("due", "priority", "assign"):
+            value = cfg.get(key) if isinstance(cfg, dict) else None
+            if isinstance(value, str) and value.startswith("="):
+                for message in sandbox.check(value[1:], mode="eval"):
+                    chk.add(MANIFEST, f"tasks/{task_id}/{key}: {message}", task_id)

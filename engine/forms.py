@@ -1,0 +1,81 @@
+"""Task forms: JSON Schema with group-based choices applied, and validation that names every field."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from .errors import FormInvalid
+
+_FORMATS = FormatChecker()
+_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def with_choices(form: Mapping[str, Any], choices: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The form with each listed field limited to the given values (e.g. members of a group)."""
+    result = copy.deepcopy(dict(form))
+    props = result.setdefault("properties", {})
+    for name, values in choices.items():
+        prop = props.setdefault(name, {"type": "string"})
+        prop["enum"] = list(values)
+    return result
+
+
+def validate(form: Mapping[str, Any], data: Any) -> dict[str, Any]:
+    """The submitted data, limited to the form's fields; FormInvalid lists every field's errors."""
+    if not isinstance(data, Mapping):
+        raise FormInvalid({"(form)": ["the submitted data must be an object"]})
+    props = form.get("properties", {}) or {}
+    kept = {k: v for k, v in data.items() if k in props} if props else dict(data)
+    errors: dict[str, list[str]] = {}
+    for err in Draft202012Validator(form, format_checker=_FORMATS).iter_errors(kept):
+        if err.validator == "required" and isinstance(err.validator_value, list):
+            missing = [f for f in err.validator_value if f not in (err.instance or {})]
+            for f in missing:
+                label = ".".join([*map(str, err.absolute_path), f])
+                errors.setdefault(label, []).append("this field is required")
+            continue
+        label = ".".join(str(p) for p in err.absolute_path) or "(form)"
+        errors.setdefault(label, []).append(_friendly(err.message, err.validator))
+    if errors:
+        raise FormInvalid(errors)
+    return kept
+
+
+def _friendly(message: str, validator: Any) -> str:
+    if validator == "enum":
+        return "not one of the allowed values"
+    return message
+
+
+def resolve_path(data: Mapping[str, Any], path: str) -> Any:
+    """A dotted path into case data; None when any part is missing."""
+    value: Any = data
+    for part in path.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def is_path(text: str) -> bool:
+    return bool(_PATH.match(text))
+
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z0-9_.]+)\s*\}\}")
+
+
+def render_title(template: str, data: Mapping[str, Any]) -> str:
+    """Fill {{ dotted.path }} placeholders from case data (missing values render empty)."""
+    def sub(match: re.Match[str]) -> str:
+        value = resolve_path(data, match.group(1))
+        return "" if value is None else str(value)
+
+    return _TEMPLATE.sub(sub, template).strip()

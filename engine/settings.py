@@ -1,0 +1,50 @@
+"""Every setting in one registry: environment variables prefixed FLOWDESK_, with embedded defaults.
+
+The CLI's --help, the README and a test all read this table, so a setting cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FLOWDESK_DATABASE_URL", "sqlite:///var/flowdesk.db",
+            "SQLAlchemy URL; SQLite (WAL) embedded by default, postgresql://... to scale out"),
+    Setting("FLOWDESK_PROCESSES", "processes", "Folder of shipped process packages and org.yaml"),
+    Setting("FLOWDESK_HOST", "127.0.0.1", "Address `flowdesk serve` listens on"),
+    Setting("FLOWDESK_PORT", "5000", "Port `flowdesk serve` listens on"),
+    Setting("FLOWDESK_SECRET_KEY", "", "Secret for session cookies; a random one per start when empty"),
+    Setting("FLOWDESK_DEFAULT_CALENDAR", "office", "Calendar whose time zone today() and task due times use"),
+    Setting("FLOWDESK_POLL_SECONDS", "2", "Longest the worker sleeps before looking for due timers again"),
+    Setting("FLOWDESK_LEASE_SECONDS", "30", "How long a worker's claim on a timer lasts without a heartbeat"),
+    Setting("FLOWDESK_LOGIN_ATTEMPTS", "5", "Failed logins before the account is locked for a while"),
+    Setting("FLOWDESK_PASSWORD_HASH_ROUNDS", "120000",
+            "PBKDF2 rounds for new password hashes (the test suite lowers it to stay fast)"),
+    Setting("FLOWDESK_TEST_PG", "", "Tests: 1 makes the PostgreSQL tests mandatory (CI sets it)"),
+    Setting("FLOWDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test",
+            "Tests: the PostgreSQL database the PostgreSQL tests use"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str:
+    """The setting's value from the environment, or its default."""
+    return os.environ.get(name) or _BY_NAME[name].default
+
+
+def get_int(name: str) -> int:
+    return int(get(name))
+
+
+def describe() -> str:
+    return "\n".join(f"  {s.name:<28} {s.help} (default: {s.default or 'none'})" for s in SETTINGS)
