@@ -534,6 +534,23 @@ class Run:
             if isinstance(cause, ExpressionError):
                 raise RunFailed(str(cause), cause.element or element) from err
             raise RunFailed(str(err), element) from err
+        except (ValueError, TypeError, ArithmeticError) as err:
+            # A value the process computed or was given and SpiffWorkflow cannot use, e.g. a timer date
+            # or duration taken from case data that is not ISO 8601. The run failed; the command did not.
+            raise RunFailed(f"invalid value: {err}", _failing_element(err)) from err
+
+
+def _failing_element(err: BaseException) -> str | None:
+    """The BPMN element whose task was running when `err` was raised (innermost frame holding a task)."""
+    tb = err.__traceback__
+    element = None
+    while tb is not None:
+        for name in ("my_task", "task"):
+            spec = getattr(tb.tb_frame.f_locals.get(name), "task_spec", None)
+            if getattr(spec, "bpmn_id", None):
+                element = spec.bpmn_id
+        tb = tb.tb_next
+    return element
 
 
 class RunFailed(Exception):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine import Engine, FakeClock
+import pytest
+
+from engine import Engine, FakeClock, ProcessFailed
 from engine.timers import Worker
 from tests.conftest import FIXTURES, only
 
@@ -47,6 +49,15 @@ def test_intermediate_duration_timer_holds_the_case_until_it_is_due(engine: Engi
     event = only([e for e in engine.history(case.id) if e.type == "timer_fired"])
     assert event.actor == "test-worker"
     assert event.payload["timer_id"] == timer.id and event.payload["fired"] == [timer.id]
+
+
+@pytest.mark.parametrize("wake_at", ["next tuesday", "2026-13-45T10:00:00", "R/x/y"])
+def test_a_timer_date_spiff_cannot_read_fails_the_start_and_keeps_nothing(engine: Engine, wake_at: str) -> None:
+    deploy(engine, "date_wait")
+    with pytest.raises(ProcessFailed) as failed:
+        engine.start("date_wait", {"wake_at": wake_at})
+    assert failed.value.element == "wake" and "invalid value" in str(failed.value)
+    assert engine.instances() == [] and engine.timers(status=None) == []
 
 
 def test_date_timer_fires_at_its_date_and_not_before(engine: Engine, clock: FakeClock) -> None:
