@@ -547,8 +547,7 @@ def _failing_element(err: BaseException) -> str | None:
     while tb is not None:
         for name in ("my_task", "task"):
             spec = getattr(tb.tb_frame.f_locals.get(name), "task_spec", None)
-            if getattr(spec, "bpmn_id", None):
-                element = spec.bpmn_id
+            element = getattr(spec, "bpmn_id", None) or element
         tb = tb.tb_next
     return element
 
