@@ -30,7 +30,6 @@ from .model import Definition, DeployResult, Event, Group, Instance, Message, Ta
 from .service import Commands, to_definition
 from .store import (
     DefinitionRow,
-    FieldRow,
     GroupRow,
     InstanceRow,
     MembershipRow,
@@ -40,6 +39,8 @@ from .store import (
     TimerRow,
     TokenRow,
     UserRow,
+    filter_instances,
+    instances_with_field,
 )
 
 __all__ = [
@@ -192,22 +193,9 @@ class Engine(Commands):
                   started_by: str | None = None, since: datetime | None = None, until: datetime | None = None,
                   limit: int = 100, offset: int = 0) -> list[Instance]:
         with self.store.read() as s:
-            q = select(InstanceRow)
-            if process_id:
-                q = q.where(InstanceRow.process_id == process_id)
-            if status:
-                q = q.where(InstanceRow.status == status)
-            if business_key:
-                q = q.where(InstanceRow.business_key == business_key)
-            if started_by:
-                q = q.where(InstanceRow.started_by == started_by)
-            if since:
-                q = q.where(InstanceRow.created_at >= since)
-            if until:
-                q = q.where(InstanceRow.created_at < until)
-            for name, value in (fields or {}).items():
-                alias = select(FieldRow.instance_id).where(FieldRow.name == name, FieldRow.value == str(value))
-                q = q.where(InstanceRow.id.in_(alias))
+            q = filter_instances(select(InstanceRow), process_id=process_id, status=status,
+                                       business_key=business_key, started_by=started_by, since=since,
+                                       until=until, fields=fields)
             q = q.order_by(InstanceRow.created_at.desc(), InstanceRow.id).limit(limit).offset(offset)
             return [self._to_instance(s, r) for r in s.scalars(q)]
 
@@ -233,8 +221,7 @@ class Engine(Commands):
         if due_before:
             q = q.where(TaskRow.due_at.is_not(None), TaskRow.due_at < due_before)
         for name, value in (fields or {}).items():
-            sub = select(FieldRow.instance_id).where(FieldRow.name == name, FieldRow.value == str(value))
-            q = q.where(TaskRow.instance_id.in_(sub))
+            q = q.where(TaskRow.instance_id.in_(instances_with_field(name, value)))
         return q
 
     def tasks(self, *, limit: int = 200, offset: int = 0, with_data: bool = False, **filters: Any) -> list[Task]:

@@ -227,16 +227,9 @@ def search(session: Session, *, process_id: str | None = None, business_key: str
            fields: dict[str, Any] | None = None, actor: str | None = None, since: datetime | None = None,
            until: datetime | None = None, limit: int = 100, offset: int = 0) -> list[Any]:
     """Instance rows for the auditor's search: anyone who acted on a case, and activity in [since, until)."""
-    from .store import FieldRow, InstanceRow
+    from .store import InstanceRow, filter_instances
 
-    q = select(InstanceRow)
-    if process_id:
-        q = q.where(InstanceRow.process_id == process_id)
-    if business_key:
-        q = q.where(InstanceRow.business_key == business_key)
-    for name, value in (fields or {}).items():
-        q = q.where(InstanceRow.id.in_(select(FieldRow.instance_id).where(FieldRow.name == name,
-                                                                           FieldRow.value == str(value))))
+    q = filter_instances(select(InstanceRow), process_id=process_id, business_key=business_key, fields=fields)
     if actor or since or until:
         acted = select(EventRow.instance_id)
         if actor:
@@ -403,16 +396,8 @@ def event_from_record(r: Mapping[str, Any]) -> Event:
 def select_instances(engine: Any, process: str | None, since: datetime | None,
                      until: datetime | None = None) -> list[str]:
     """Ids of a process's instances started in [since, until), oldest first."""
-    from sqlalchemy import select
-
-    from .store import InstanceRow
+    from .store import InstanceRow, filter_instances
 
     with engine.store.read() as s:
-        q = select(InstanceRow.id).order_by(InstanceRow.created_at, InstanceRow.id)
-        if process:
-            q = q.where(InstanceRow.process_id == process)
-        if since:
-            q = q.where(InstanceRow.created_at >= since)
-        if until:
-            q = q.where(InstanceRow.created_at < until)
-        return list(s.scalars(q))
+        q = filter_instances(select(InstanceRow.id), process_id=process, since=since, until=until)
+        return list(s.scalars(q.order_by(InstanceRow.created_at, InstanceRow.id)))

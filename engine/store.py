@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +15,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.engine import Engine as SAEngine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -236,6 +238,29 @@ class WorkerRow(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+def instances_with_field(name: str, value: Any) -> Select[Any]:
+    """Ids of the instances whose indexed business field `name` holds `value`."""
+    return select(FieldRow.instance_id).where(FieldRow.name == name, FieldRow.value == str(value))
+
+
+def filter_instances(q: Select[Any], *, process_id: str | None = None, status: str | None = None,
+                     business_key: str | None = None, started_by: str | None = None,
+                     since: datetime | None = None, until: datetime | None = None,
+                     fields: Mapping[str, Any] | None = None) -> Select[Any]:
+    """`q` narrowed to the instances matching every given filter; since/until bound the start time."""
+    for column, wanted in ((InstanceRow.process_id, process_id), (InstanceRow.status, status),
+                           (InstanceRow.business_key, business_key), (InstanceRow.started_by, started_by)):
+        if wanted:
+            q = q.where(column == wanted)
+    if since:
+        q = q.where(InstanceRow.created_at >= since)
+    if until:
+        q = q.where(InstanceRow.created_at < until)
+    for name, value in (fields or {}).items():
+        q = q.where(InstanceRow.id.in_(instances_with_field(name, value)))
+    return q
 
 
 def database_url(url: str | None = None) -> str:
