@@ -43,6 +43,7 @@ def test_auditor_finds_cases_by_process_key_field_actor_and_date(
     assert done in page and other not in page
     page = audrey.get("/audit/?f.outcome=&f.tier=key").get_data(as_text=True)
     assert done in page and other in page
+    assert '<input name="f.tier" value="key"' in page and '<input name="f.outcome" value=""' in page
     page = audrey.get("/audit/?since=2026-01-06").get_data(as_text=True)
     assert "No cases match" in page
     page = audrey.get("/audit/?since=2026-01-05&until=2026-01-05").get_data(as_text=True)
