@@ -99,7 +99,7 @@ def write(engine: Engine, path: Path, *, process_id: str | None = None) -> int:
 def main() -> int:
     missing = [p for p in SHIPPED if not (PROCESSES / p / "process.yaml").exists()]
     if missing:
-        print(f"processes not there yet: {', '.join(missing)}", file=sys.stderr)
+        print(f"shipped processes missing: {', '.join(missing)}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

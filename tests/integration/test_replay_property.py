@@ -24,8 +24,6 @@ from tests.histories.driver import Driver
 
 SHIPPED = ("complaint", "repair", "return_visit")
 PAYMENT = FIXTURES / "packages" / "payment"
-pytestmark = pytest.mark.skipif(not all((PROCESSES / p / "process.yaml").exists() for p in SHIPPED),
-                                reason="the shipped processes are not in processes/ yet")
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +35,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for process_id in SHIPPED:
         engine.deploy(PROCESSES / process_id)
     # An order that waits for a payment message: the shipped processes only start cases by message.
-    if PAYMENT.exists():
-        engine.deploy_package(check_files(read_package_files(PAYMENT)))
+    engine.deploy_package(check_files(read_package_files(PAYMENT)))
     engine.close()
     return path
 
@@ -90,7 +87,7 @@ def test_replaying_the_log_so_far_reproduces_the_live_state_after_every_step(
     engine, clock = fresh()
     rnd = data.draw(st.randoms(use_true_random=False), label="choices")
     driver = Driver(engine, clock, rnd, customers)
-    kinds = ["complaint", "repair"] + (["payment"] if PAYMENT.exists() else [])
+    kinds = ["complaint", "repair", "payment"]
     first = data.draw(st.sampled_from(kinds), label="first case")
     driver.start(first)
     assert_log_reproduces_live_state(engine, f"start {first}")
