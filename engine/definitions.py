@@ -283,8 +283,65 @@ def _check_tasks_against_bpmn(chk: _Checker, manifest: dict[str, Any], compiled:
     for timer_id in manifest.get("timers") or {}:
         if timer_id not in timer_ids:
             chk.add(MANIFEST, f"timers: {timer_id!r} is not a timer event of the BPMN process", timer_id)
-    if "BPMNDiagram" not in chk.files[bpmn_file]:
+    _check_diagram(chk, bpmn_file)
+
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+# Model elements a modeler draws, so each needs a shape (or, for connections, an edge) in the diagram.
+_DRAWN_AS_EDGE = {"sequenceFlow", "messageFlow", "association", "dataInputAssociation", "dataOutputAssociation"}
+_NOT_DRAWN = {"laneSet", "dataObject", "ioSpecification", "extensionElements", "documentation", "property",
+              "multiInstanceLoopCharacteristics", "standardLoopCharacteristics", "conditionExpression",
+              "incoming", "outgoing", "flowNodeRef", "script", "timerEventDefinition", "messageEventDefinition",
+              "errorEventDefinition", "signalEventDefinition", "escalationEventDefinition",
+              "terminateEventDefinition", "cancelEventDefinition", "compensateEventDefinition",
+              "conditionalEventDefinition", "linkEventDefinition", "timeDuration", "timeDate", "timeCycle",
+              "condition", "text", "childLaneSet", "dataInput", "dataOutput", "inputSet", "outputSet",
+              "sourceRef", "targetRef", "loopCardinality", "completionCondition", "loopDataInputRef",
+              "loopDataOutputRef", "inputDataItem", "outputDataItem", "messageRef", "correlationKey",
+              "correlationPropertyRef", "assignment", "from", "to", "transformation"}
+
+
+def _check_diagram(chk: _Checker, bpmn_file: str) -> None:
+    """Every drawn element has a shape with bounds (or an edge with waypoints) and no shape points nowhere,
+    so the file opens in a modeler (Camunda Modeler, bpmn-js) with nothing missing or misplaced."""
+    root = etree.fromstring(chk.files[bpmn_file].encode("utf-8"))
+    diagrams = root.findall(f"{{{BPMNDI_NS}}}BPMNDiagram")
+    if not diagrams:
         chk.add(bpmn_file, "no diagram information (bpmndi:BPMNDiagram); it would not open in a modeler")
+        return
+    drawn: dict[str, etree._Element] = {}
+    for el in root.iter(f"{{{BPMNDI_NS}}}BPMNShape", f"{{{BPMNDI_NS}}}BPMNEdge"):
+        ref, what = el.get("bpmnElement"), etree.QName(el).localname
+        if not ref:
+            chk.add(bpmn_file, f"{what} {el.get('id')!r} names no bpmnElement", el.get("id"), el.sourceline)
+            continue
+        drawn[ref] = el
+        if what == "BPMNShape" and el.find(f"{{{DC_NS}}}Bounds") is None:
+            chk.add(bpmn_file, "diagram shape has no dc:Bounds", ref, el.sourceline)
+        if what == "BPMNEdge" and len(el.findall(f"{{{DI_NS}}}waypoint")) < 2:
+            chk.add(bpmn_file, "diagram edge has fewer than two waypoints", ref, el.sourceline)
+    model: dict[str, etree._Element] = {}
+    for container in (*root.findall(f"{{{BPMN_NS}}}process"), *root.findall(f"{{{BPMN_NS}}}collaboration")):
+        for el in container.iter(f"{{{BPMN_NS}}}*"):
+            if el is container or not el.get("id") or etree.QName(el).localname in _NOT_DRAWN:
+                continue
+            if container.tag == f"{{{BPMN_NS}}}collaboration" and etree.QName(el).localname not in (
+                    "participant", "messageFlow", "textAnnotation", "association"):
+                continue
+            model[el.get("id")] = el
+    for element_id, el in model.items():
+        if element_id not in drawn:
+            kind = "edge" if etree.QName(el).localname in _DRAWN_AS_EDGE else "shape"
+            chk.add(bpmn_file, f"{etree.QName(el).localname} has no diagram {kind}; a modeler would not show it",
+                    element_id, el.sourceline)
+    all_ids = {el.get("id") for el in root.iter() if el.get("id")}
+    for ref, el in drawn.items():
+        if ref not in all_ids:
+            chk.add(bpmn_file, f"diagram element points to {ref!r}, which the file does not define", ref,
+                    el.sourceline)
 
 
 def _check_expressions(chk: _Checker, manifest: dict[str, Any], compiled: CompiledProcess) -> None:

@@ -61,6 +61,32 @@ def test_malformed_xml_and_yaml_are_reported_with_their_line(engine: Engine, tmp
     assert problems and problems[0].file == "process.yaml" and problems[0].line is not None
 
 
+def test_a_diagram_a_modeler_could_not_show_is_refused_element_by_element(engine: Engine, tmp_path: Path) -> None:
+    pkg = copy_package("simple", tmp_path)
+    bpmn = pkg / "simple.bpmn"
+    edit(bpmn, '<bpmndi:BPMNShape id="review_di" bpmnElement="review"><dc:Bounds x="250" y="80" width="100" '
+               'height="80" /></bpmndi:BPMNShape>', "")
+    edit(bpmn, '<di:waypoint x="350" y="120" /><di:waypoint x="400" y="120" />', '<di:waypoint x="350" y="120" />')
+    edit(bpmn, '<dc:Bounds x="650" y="330" width="100" height="80" />', "")
+    edit(bpmn, "    </bpmndi:BPMNPlane>", '      <bpmndi:BPMNShape id="ghost_di" bpmnElement="ghost">'
+                                          '<dc:Bounds x="0" y="0" width="1" height="1" /></bpmndi:BPMNShape>\n'
+                                          "    </bpmndi:BPMNPlane>")
+    found = {(p.file, p.element, p.message) for p in engine.validate(pkg)}
+    assert found == {
+        ("simple.bpmn", "review", "userTask has no diagram shape; a modeler would not show it"),
+        ("simple.bpmn", "f2", "diagram edge has fewer than two waypoints"),
+        ("simple.bpmn", "approve", "diagram shape has no dc:Bounds"),
+        ("simple.bpmn", "ghost", "diagram element points to 'ghost', which the file does not define"),
+    }
+    assert all(p.line for p in engine.validate(pkg))
+
+    bare = copy_package("simple", tmp_path / "bare")
+    text = (bare / "simple.bpmn").read_text()
+    (bare / "simple.bpmn").write_text(text[:text.index("  <bpmndi:BPMNDiagram")] + "</bpmn:definitions>\n")
+    assert [p.message for p in engine.validate(bare)] == [
+        "no diagram information (bpmndi:BPMNDiagram); it would not open in a modeler"]
+
+
 def test_a_user_task_needs_a_form_in_the_manifest(engine: Engine, tmp_path: Path) -> None:
     pkg = copy_package("simple", tmp_path)
     edit(pkg / "process.yaml", "  chase: {form: forms/review.json}\n", "")
