@@ -67,3 +67,4 @@ def test_auditor_reads_the_timeline_and_replays_the_case(page: Any, app: Flask, 
     # The diagram renders with bpmn-js (served locally) once the viewer script has run.
     page.wait_for_selector("#diagram[data-ready]")
     assert page.get_attribute("#diagram", "data-ready") == "true"
+    assert page.get_attribute("#diagram", "data-warnings") == "0"

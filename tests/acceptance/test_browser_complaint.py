@@ -180,6 +180,7 @@ def test_a_complaint_from_registration_to_archive(page: Any, shipped: Engine) ->
     desk.complete("Archive the case and fill the classification statistics")
 
     page.wait_for_selector("#diagram[data-ready=true]")
+    assert page.get_attribute("#diagram", "data-warnings") == "0"  # bpmn-js drew every element
     assert page.locator("#case-status").text_content() == "completed"
     history = page.locator("ol.history").inner_text()
     for who in ("Dora Desk", "Hank Head", "Leo Leader", "Sophie Supervisor"):

@@ -5,7 +5,10 @@
   if (!holder || !source || typeof window.BpmnJS === "undefined") return;
   var data = JSON.parse(source.textContent);
   var viewer = new window.BpmnJS({ container: holder });
-  viewer.importXML(data.xml).then(function () {
+  viewer.importXML(data.xml).then(function (result) {
+    // bpmn-js lists what it could not draw (unknown references, missing diagram elements).
+    holder.setAttribute("data-warnings", String(result.warnings.length));
+    result.warnings.forEach(function (w) { console.warn("diagram:", w.message); });
     var canvas = viewer.get("canvas");
     var registry = viewer.get("elementRegistry");
     data.completed.forEach(function (id) {
