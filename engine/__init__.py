@@ -77,14 +77,21 @@ class Engine(Commands):
             return org.apply_org(s, data)
 
     def validate(self, path: str | Path) -> list[Problem]:
-        """Every problem of a package ([] when it is deployable)."""
+        """Every problem of a package folder or .zip archive ([] when it is deployable)."""
         from .definitions import load_package
 
-        with self.store.read() as s:
-            cals = set(org.calendars(s))
-            groups = set(s.scalars(select(GroupRow.id)))
         try:
-            load_package(path, calendars=cals or None, groups=groups or None)
+            load_package(path, **self.package_context(deploying=False))
+        except PackageInvalid as err:
+            return err.problems
+        return []
+
+    def validate_archive(self, data: bytes, label: str = "archive") -> list[Problem]:
+        """Every problem of a package sent as the bytes of a zip archive ([] when it is deployable)."""
+        from .definitions import check_files, read_package_archive
+
+        try:
+            check_files(read_package_archive(data, label), label=label, **self.package_context(deploying=False))
         except PackageInvalid as err:
             return err.problems
         return []

@@ -99,7 +99,7 @@ def load_org(path: str) -> None:
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True))
 @friendly
 def validate(dirs: tuple[str, ...]) -> None:
-    """Validate process packages; lists every problem with file, element and line."""
+    """Validate process packages (folders or .zip archives); lists every problem with file, element and line."""
     eng = _engine()
     bad = 0
     for d in _package_dirs(dirs):
@@ -116,15 +116,17 @@ def validate(dirs: tuple[str, ...]) -> None:
 
 
 def _package_dirs(dirs: tuple[str, ...]) -> list[Path]:
-    """The given package folders; a folder of packages (like processes/) stands for each package in it."""
+    """The given packages (folders or .zip archives); a folder of packages (like processes/) stands for each
+    package in it. Anything else is refused rather than passed over in silence."""
     found: list[Path] = []
     for d in map(Path, dirs):
-        if d.is_file():
-            continue
-        if (d / "process.yaml").exists():
+        if d.is_file() and d.suffix == ".zip" or (d / "process.yaml").exists():
             found.append(d)
+        elif d.is_dir() and (inner := sorted(p.parent for p in d.glob("*/process.yaml"))):
+            found.extend(inner)
         else:
-            found.extend(sorted(p.parent for p in d.glob("*/process.yaml")))
+            raise click.ClickException(f"{d} is not a process package (a folder with process.yaml, or a .zip), "
+                                       "nor a folder of packages")
     return found
 
 
@@ -133,7 +135,8 @@ def _package_dirs(dirs: tuple[str, ...]) -> list[Path]:
 @click.option("--as", "actor", default="system", help="Who deploys (recorded on the version).")
 @friendly
 def deploy(dirs: tuple[str, ...], actor: str) -> None:
-    """Deploy process packages (an org.yaml beside them is loaded first). Unchanged files are a no-op."""
+    """Deploy process packages, folders or .zip archives (an org.yaml beside them is loaded first).
+    Unchanged files are a no-op."""
     eng = _engine()
     roots = {Path(d) if Path(d).is_dir() else Path(d).parent for d in dirs}
     for root in sorted(roots):

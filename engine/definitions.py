@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
+import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -75,12 +77,62 @@ def content_hash(files: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
+PACKAGE_SUFFIXES = frozenset({".yaml", ".yml", ".bpmn", ".dmn", ".json", ".md"})
+ARCHIVE_MAX_ENTRIES = 500
+ARCHIVE_MAX_BYTES = 10 * 1024 * 1024  # uncompressed, all files together
+
+
 def read_package_files(root: Path) -> dict[str, str]:
     """Every text file of a package, keyed by its path relative to the package root."""
     files: dict[str, str] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in {".yaml", ".yml", ".bpmn", ".dmn", ".json", ".md"}:
+        if path.is_file() and path.suffix in PACKAGE_SUFFIXES:
             files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+def read_package_archive(data: bytes, label: str = "archive") -> dict[str, str]:
+    """The package files inside a zip archive, keyed by path. The archive may hold the package at its
+    root or inside one folder (a zipped package folder). Refuses, listing every problem, an archive
+    that is not a zip, is too large, has unsafe paths or text that is not UTF-8, or has no manifest."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = [i for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as err:
+        raise PackageInvalid([Problem(label, f"not a zip archive ({err})")]) from err
+    if len(entries) > ARCHIVE_MAX_ENTRIES:
+        raise PackageInvalid([Problem(label, f"more than {ARCHIVE_MAX_ENTRIES} files")])
+    if sum(i.file_size for i in entries) > ARCHIVE_MAX_BYTES:
+        raise PackageInvalid([Problem(label, f"more than {ARCHIVE_MAX_BYTES // (1024 * 1024)} MiB unpacked")])
+    problems: list[Problem] = []
+    wanted: dict[str, zipfile.ZipInfo] = {}
+    for info in entries:
+        name = info.filename.replace("\\", "/")
+        parts = name.split("/")
+        if name.startswith("/") or ".." in parts or ":" in parts[0]:
+            problems.append(Problem(label, "unsafe path in the archive", name))
+        elif not any(part.startswith((".", "__MACOSX")) for part in parts) and Path(name).suffix in PACKAGE_SUFFIXES:
+            wanted[name] = info
+    tops = {name.split("/")[0] for name in wanted}
+    prefix = next(iter(tops)) + "/" if len(tops) == 1 and MANIFEST not in wanted and "/" in next(iter(wanted)) else ""
+    files: dict[str, str] = {}
+    for name, info in sorted(wanted.items()):
+        try:
+            raw = archive.read(info)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, EOFError) as err:
+            problems.append(Problem(label, f"cannot be unpacked ({err})", name))
+            continue
+        if len(raw) != info.file_size:  # a forged size in the directory must not get past the limit
+            problems.append(Problem(label, "size does not match the archive's directory", name))
+            continue
+        try:
+            files[name[len(prefix):]] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            problems.append(Problem(name[len(prefix):], "not UTF-8 text"))
+    if not problems and MANIFEST not in files:
+        problems.append(Problem(MANIFEST, f"missing manifest: {label} has no {MANIFEST} at its root or in its folder"))
+    if problems:
+        raise PackageInvalid(problems)
     return files
 
 
@@ -97,10 +149,13 @@ class _Checker:
 
 def load_package(root: str | Path, *, calendars: Iterable[str] | None = None,
                  groups: Iterable[str] | None = None) -> Package:
-    """Read and validate a package directory; raises PackageInvalid listing every problem."""
+    """Read and validate a package folder or .zip archive; raises PackageInvalid listing every problem."""
     root = Path(root)
+    if root.is_file() and root.suffix == ".zip":
+        files = read_package_archive(root.read_bytes(), root.name)
+        return check_files(files, label=root.stem, calendars=calendars, groups=groups)
     if not root.is_dir():
-        raise PackageInvalid([Problem(str(root), "not a directory")])
+        raise PackageInvalid([Problem(str(root), "not a package: neither a folder nor a .zip archive")])
     if not (root / MANIFEST).exists():
         raise PackageInvalid([Problem(str(root / MANIFEST), "missing manifest")])
     return check_files(read_package_files(root), label=root.name, calendars=calendars, groups=groups)
@@ -286,8 +341,6 @@ def _check_tasks_against_bpmn(chk: _Checker, manifest: dict[str, Any], compiled:
     _check_diagram(chk, bpmn_file)
 
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
 DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
 # Model elements a modeler draws, so each needs a shape (or, for connections, an edge) in the diagram.

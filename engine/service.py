@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from . import audit, forms, org, runtime, settings
 from .calendar import BusinessCalendar, parse_iso_duration
 from .clock import Clock, SystemClock
-from .definitions import Package, check_files, load_package
+from .definitions import Package, check_files, load_package, read_package_archive
 from .errors import (
     Conflict,
     EngineError,
@@ -77,16 +77,22 @@ class Commands:
         return loaded
 
     def deploy(self, path: str | Path, actor: str = SYSTEM) -> DeployResult:
-        with self.store.read() as s:
-            cals, groups = set(org.calendars(s)), org.known(s, self._all_group_ids(s))
-        package = load_package(path, calendars=cals, groups=groups if groups else None)
-        return self.deploy_package(package, actor)
+        """Validate and deploy a package folder or .zip archive (PackageInvalid lists every problem)."""
+        return self.deploy_package(load_package(path, **self.package_context()), actor)
 
-    @staticmethod
-    def _all_group_ids(s: Session) -> list[str]:
+    def deploy_archive(self, data: bytes, actor: str = SYSTEM, label: str = "archive") -> DeployResult:
+        """Validate and deploy a package sent as the bytes of a zip archive."""
+        return self.deploy_package(check_files(read_package_archive(data, label), label=label,
+                                               **self.package_context()), actor)
+
+    def package_context(self, *, deploying: bool = True) -> dict[str, set[str] | None]:
+        """What a package is checked against: the calendars and groups known here. Before any org is loaded
+        groups are not checked, and calendars only when deploying (a timer on an unknown calendar cannot run)."""
         from .store import GroupRow
 
-        return list(s.scalars(select(GroupRow.id)))
+        with self.store.read() as s:
+            cals, groups = set(org.calendars(s)), set(s.scalars(select(GroupRow.id)))
+        return {"calendars": cals if deploying else cals or None, "groups": groups or None}
 
     def deploy_package(self, package: Package, actor: str = SYSTEM) -> DeployResult:
         with self.store.transaction() as s:

@@ -35,3 +35,19 @@ def open_task(engine: Engine, instance_id: str, element_id: str) -> Task:
 def start_simple(engine: Engine, **data: Any) -> str:
     payload = {"subject": "Broken tap", "ref": "R-1", "customer_id": "C1"} | data
     return engine.start("simple", payload, "alice").id
+
+
+def zip_package(root: Path, *, folder: str | None = None, extra: dict[str, bytes] | None = None) -> bytes:
+    """The bytes of a zip holding the package at `root`, at the archive's root or inside `folder`."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                name = path.relative_to(root).as_posix()
+                archive.write(path, f"{folder}/{name}" if folder else name)
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main
-from tests.helpers import FIXTURES, copy_package
+from tests.helpers import FIXTURES, copy_package, edit, zip_package
 
 
 @pytest.fixture
@@ -66,3 +66,30 @@ def test_validate_lists_every_problem_and_fails(cli, tmp_path: Path) -> None:
     assert "process.yaml" in out and "unknown_key" in out
     code, out, _ = cli("validate", str(FIXTURES / "packages" / "simple"))
     assert code == 0 and out.strip().endswith("ok")
+
+
+def test_a_zipped_package_validates_and_deploys_like_its_folder(cli, tmp_path: Path) -> None:
+    cli("load-org", str(FIXTURES / "org.yaml"))
+    archive = tmp_path / "simple.zip"
+    archive.write_bytes(zip_package(FIXTURES / "packages" / "simple", folder="simple"))
+    code, out, _ = cli("validate", str(archive))
+    assert code == 0 and out.strip() == f"{archive}: ok"
+    code, out, _ = cli("deploy", str(archive), "--as", "derek")
+    assert code == 0 and "simple: version 1 deployed" in out
+    assert "simple: version 1 unchanged" in cli("deploy", str(FIXTURES / "packages" / "simple"))[1]
+
+    pkg = copy_package("simple", tmp_path / "broken")
+    edit(pkg / "process.yaml", "Desk: desk", "Desk: nobody")
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(zip_package(pkg))
+    code, out, _ = cli("validate", str(broken))
+    assert code == 1 and "process.yaml" in out and "[Desk]" in out
+    code, _, err = cli("deploy", str(broken))
+    assert code == 1 and "nobody" in err and "Traceback" not in err
+
+
+def test_a_path_that_is_no_package_is_refused_not_passed_over(cli, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for path in (FIXTURES / "org.yaml", tmp_path / "empty"):
+        code, out, err = cli("validate", str(path))
+        assert code == 1 and "is not a process package" in err and out == ""
