@@ -175,12 +175,23 @@ class Engine(Commands):
         return found[-1]
 
     def definition_files(self, process_id: str, version: int) -> dict[str, str]:
+        """Every file of a definition version, keyed by its path in the package."""
         with self.store.read() as s:
-            row = s.scalar(select(DefinitionRow).where(DefinitionRow.process_id == process_id,
-                                                       DefinitionRow.version == version))
-            if row is None:
-                raise NotFound(f"no process {process_id!r} version {version}")
-            return dict(row.files)
+            return dict(self._definition_row(s, process_id, version).files)
+
+    def definition_bpmn(self, process_id: str, version: int) -> str:
+        """The BPMN XML of a definition version (the file its manifest names)."""
+        with self.store.read() as s:
+            row = self._definition_row(s, process_id, version)
+            return str(row.files[row.manifest["bpmn"]])
+
+    @staticmethod
+    def _definition_row(s: Any, process_id: str, version: int) -> DefinitionRow:
+        row = s.scalar(select(DefinitionRow).where(DefinitionRow.process_id == process_id,
+                                                   DefinitionRow.version == version))
+        if row is None:
+            raise NotFound(f"no process {process_id!r} version {version}")
+        return row
 
     def instance(self, instance_id: str) -> Instance:
         with self.store.read() as s:
@@ -291,12 +302,8 @@ class Engine(Commands):
     def diagram(self, instance_id: str) -> dict[str, Any]:
         """The BPMN XML of the case's version with completed and current elements, for highlighting."""
         inst = self.instance(instance_id)
-        files = self.definition_files(inst.process_id, inst.definition_version)
-        definition = self.definition(inst.process_id, inst.definition_version)
+        bpmn = self.definition_bpmn(inst.process_id, inst.definition_version)
         with self.store.read() as s:
-            row = s.get(DefinitionRow, definition.id)
-            assert row is not None
-            bpmn = files[row.manifest["bpmn"]]
             done = sorted({t.element_id for t in s.scalars(select(TaskRow).where(
                 TaskRow.instance_id == instance_id, TaskRow.status == "completed"))})
             current = sorted({t.element_id for t in s.scalars(select(TaskRow).where(

@@ -15,6 +15,7 @@ from .api import bp as api_bp
 from .audit import bp as audit_bp
 from .auth import bp as auth_bp
 from .cases import bp as cases_bp
+from .designer import bp as designer_bp
 from .supervisor import bp as supervisor_bp
 from .tasks import bp as tasks_bp
 
@@ -52,7 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.install(app)
     views.install(app)
     errors.install(app)
-    for bp in (auth_bp, tasks_bp, cases_bp, supervisor_bp, api_bp, audit_bp):
+    for bp in (auth_bp, tasks_bp, cases_bp, supervisor_bp, designer_bp, api_bp, audit_bp):
         app.register_blueprint(bp)
 
     @app.get("/healthz")

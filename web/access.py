@@ -1,9 +1,10 @@
 """Who may see and do what. Every view, HTML or API, asks here before it reads or changes anything.
 
 Staff see and work the tasks of their groups and those assigned to them; supervisors also see and
-reassign the tasks of the groups they supervise; auditors read everything and change nothing;
-admins may do everything and manage users. The engine refuses unauthorised commands as well;
-this module also refuses reads, which the engine leaves to its callers.
+reassign the tasks of the groups they supervise; designers validate and deploy process packages;
+auditors read everything and change nothing; admins may do everything and manage users. The engine
+refuses unauthorised commands as well; this module also refuses reads, which the engine leaves to its
+callers.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ class Actor:
     @property
     def reads_all(self) -> bool:
         return self.is_admin or "auditor" in self.user.roles
+
+    @property
+    def designs(self) -> bool:
+        """Designers (and admins) validate and deploy process packages."""
+        return not self.read_only and (self.is_admin or "designer" in self.user.roles)
 
     @property
     def supervises(self) -> bool:
@@ -84,6 +90,15 @@ def may_start(who: Actor, definition: Definition) -> bool:
     if who.read_only:
         return False
     return who.is_admin or not definition.starters or bool(who.groups.intersection(definition.starters))
+
+
+def may_deploy(who: Actor) -> bool:
+    return who.designs
+
+
+def may_read_definitions(who: Actor) -> bool:
+    """Deployed versions with their files: designers, admins and auditors."""
+    return who.reads_all or who.designs
 
 
 def require(allowed: bool, message: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from engine import Definition, Event, Instance, InvalidInput, Task, Timer
+from engine import Definition, Event, Instance, InvalidInput, Problem, Task, Timer
 
 from . import access, visibility, worklists
 from .openapi import document, query_parameters
@@ -191,6 +191,37 @@ def start(process_id: str) -> Any:
 def definitions() -> Any:
     process_id = request.args.get("process_id") or None
     return jsonify(items=[definition_json(d) for d in get_engine().definitions(process_id)])
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {"file": p.file, "element": p.element, "line": p.line, "message": p.message}
+
+
+def _upload() -> tuple[bytes, str]:
+    upload = request.files.get("package")
+    if upload is None:
+        raise InvalidInput("send the package as a multipart/form-data file named 'package'")
+    return upload.read(), upload.filename or "package.zip"
+
+
+@bp.post("/definitions")
+def deploy_definition() -> Any:
+    who = actor()
+    access.require(access.may_deploy(who), f"{who.username} may not deploy processes")
+    data, name = _upload()
+    engine = get_engine()
+    result = engine.deploy_archive(data, who.username, name)
+    body = definition_json(engine.definition(result.process_id, result.version))
+    return jsonify(body), 201 if result.created else 200
+
+
+@bp.post("/definitions/validate")
+def validate_definition() -> Any:
+    who = actor()
+    access.require(access.may_deploy(who), f"{who.username} may not validate processes")
+    data, name = _upload()
+    problems = get_engine().validate_archive(data, name)
+    return jsonify(valid=not problems, problems=[_problem_json(p) for p in problems])
 
 
 @bp.get("/definitions/<process_id>/<int:version>")

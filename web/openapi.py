@@ -50,7 +50,8 @@ ERRORS = {
     403: "Not allowed for this user",
     404: "No such resource",
     409: "Conflict: the task is not ready or held by someone else",
-    422: "The data does not satisfy the form, or the process failed",
+    413: "The upload is larger than the server accepts",
+    422: "The data does not satisfy the form, the process failed, or the package is invalid",
 }
 
 
@@ -63,8 +64,9 @@ def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 
 def _op(op_id: str, summary: str, ok: dict[str, Any], errors: tuple[int, ...], *, params: list[Any] | None = None,
-        body: str | None = None, body_required: bool = False, status: int = 200, tag: str = "") -> dict[str, Any]:
-    responses: dict[str, Any] = {str(status): ok}
+        body: str | None = None, body_required: bool = False, status: int = 200, tag: str = "",
+        media: str = "application/json", also: dict[str, Any] | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(status): ok, **(also or {})}
     for code in sorted({400, 401, *errors}):
         responses[str(code)] = _error(code)
     op: dict[str, Any] = {"operationId": op_id, "summary": summary, "responses": responses, "tags": [tag]}
@@ -72,7 +74,7 @@ def _op(op_id: str, summary: str, ok: dict[str, Any], errors: tuple[int, ...], *
         op["parameters"] = params
     if body:
         op["requestBody"] = {"required": body_required,
-                             "content": {"application/json": {"schema": _ref(body)}}}
+                             "content": {media: {"schema": _ref(body)}}}
     return op
 
 
@@ -108,9 +110,19 @@ def _paths() -> dict[str, Any]:
         "/processes/{process_id}/start": {"post": _op(
             "startInstance", "Start a case with the start form's data", _ok(_ref("InstanceDetail"), "Started"),
             (403, 404, 409, 422), params=[PROCESS], body="StartRequest", status=201, tag="instances")},
-        "/definitions": {"get": _op("listDefinitions", "Every deployed definition version",
-                                    _ok(_list_of("Definition")), (),
-                                    params=[_query("process_id", STR, "Only this process")], tag="processes")},
+        "/definitions": {
+            "get": _op("listDefinitions", "Every deployed definition version", _ok(_list_of("Definition")), (),
+                       params=[_query("process_id", STR, "Only this process")], tag="processes"),
+            "post": _op("deployDefinition", "Validate and deploy a package (designers, admins): a new version, "
+                        "or the existing one when the files are identical (200)",
+                        _ok(_ref("Definition"), "Deployed as a new version"), (403, 413, 422),
+                        body="PackageUpload", body_required=True, media="multipart/form-data", status=201,
+                        also={"200": _ok(_ref("Definition"), "Identical to a deployed version: nothing deployed")},
+                        tag="processes")},
+        "/definitions/validate": {"post": _op(
+            "validateDefinition", "Validate a package without deploying it (designers, admins)",
+            _ok(_ref("ValidationResult")), (403, 413), body="PackageUpload", body_required=True,
+            media="multipart/form-data", tag="processes")},
         "/definitions/{process_id}/{version}": {"get": _op(
             "getDefinition", "One definition version", _ok(_ref("Definition")), (404,),
             params=[PROCESS, {"name": "version", "in": "path", "required": True,

@@ -9,6 +9,7 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from engine import Engine
 from web.openapi import document
@@ -16,6 +17,9 @@ from web.openapi import document
 from .conftest import open_task, start_simple
 
 OPERATIONS = [(path, method) for path, ops in document()["paths"].items() for method in ops]
+# A package upload is any bytes by its schema; whether they make a valid package only the engine can tell,
+# and it answers 422 with every problem (documented). Every other check still applies to these operations.
+CONTENT_CHECKED_BY_THE_ENGINE = {("/definitions", "post")}
 
 
 @pytest.fixture
@@ -38,6 +42,7 @@ def test_the_api_keeps_to_its_document(api: tuple[Any, dict[str, str]], path: st
     @settings(max_examples=10, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     def call(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers=auth)
+        excluded = [positive_data_acceptance] if (path, method) in CONTENT_CHECKED_BY_THE_ENGINE else []
+        case.call_and_validate(headers=auth, excluded_checks=excluded)
 
     call()

@@ -38,6 +38,9 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "cases.diagram": ("GET", "/cases/{instance}/diagram.json", None, 200),
     "supervisor.index": ("GET", "/supervisor", None, 200),
     "supervisor.assign": ("POST", "/supervisor/tasks/{claimed}/assign", {"assignee": "bob"}, 303),
+    "designer.index": ("GET", "/designer", None, 200),
+    "designer.version": ("GET", "/designer/simple/1?file=process.yaml", None, 200),
+    "designer.upload": ("POST", "/designer/packages", {"action": "validate"}, 422),  # no file: a clear problem
     "api.openapi": ("GET", "/api/v1/openapi.json", None, 200),
     "api.me": ("GET", "/api/v1/me", None, 200),
     "api.processes": ("GET", "/api/v1/processes", None, 200),
@@ -46,6 +49,8 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
                   {"data": {"subject": "Door", "ref": "R-4", "customer_id": "C1"}}, 201),
     "api.definitions": ("GET", "/api/v1/definitions", None, 200),
     "api.definition": ("GET", "/api/v1/definitions/simple/1", None, 200),
+    "api.deploy_definition": ("POST", "/api/v1/definitions", None, 400),  # no upload (test_web_designer uploads)
+    "api.validate_definition": ("POST", "/api/v1/definitions/validate", None, 400),
     "api.instances": ("GET", "/api/v1/instances", None, 200),
     "api.instance": ("GET", "/api/v1/instances/{instance}", None, 200),
     "api.history": ("GET", "/api/v1/instances/{instance}/history", None, 200),
