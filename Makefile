@@ -20,6 +20,7 @@ run: install db deploy
 	@echo "  service desk: dora, dan        department heads: hank     leaders: leo, lena"
 	@echo "  specialists: sam, sara, sean   assistants: alice, arthur  technicians: tom, tina, ted"
 	@echo "  maintenance: mark, mia         service dept: sue, steve   supervisors: sophie, simon"
+	@echo "  quality: quinn, derek (designer: the Processes page)"
 	@echo "  auditor: audrey                admin: admin / admin-pass"
 	$(BIN)/flowdesk serve
 
