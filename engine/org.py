@@ -6,8 +6,10 @@ import csv
 import hashlib
 import hmac
 import io
+import json
 import secrets
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,7 @@ def apply_org(session: Session, org: Mapping[str, Any]) -> dict[str, int]:
         session.execute(delete(MembershipRow).where(MembershipRow.username == username))
         for g in u.get("groups", []):
             session.add(MembershipRow(username=username, group_id=g))
+    session.info.pop(_CALENDARS, None)
     for name, cfg in (org.get("calendars") or {}).items():
         row_c = session.get(CalendarRow, name) or CalendarRow(name=name)
         row_c.config = _jsonable(cfg)
@@ -184,8 +187,22 @@ def records(session: Session, store: str) -> list[dict[str, Any]]:
                                                   .order_by(ReferenceRow.key))]
 
 
+_CALENDARS = "flowdesk.calendars"
+
+
 def calendars(session: Session) -> dict[str, BusinessCalendar]:
-    return {r.name: BusinessCalendar.from_config(r.name, r.config) for r in session.scalars(select(CalendarRow))}
+    """The business calendars, read once per session (a command asks several times) and parsed once per content."""
+    found: dict[str, BusinessCalendar] | None = session.info.get(_CALENDARS)
+    if found is None:
+        found = {r.name: _calendar(r.name, json.dumps(r.config, sort_keys=True))
+                 for r in session.scalars(select(CalendarRow))}
+        session.info[_CALENDARS] = found
+    return found
+
+
+@lru_cache(maxsize=64)
+def _calendar(name: str, config: str) -> BusinessCalendar:
+    return BusinessCalendar.from_config(name, json.loads(config))
 
 
 def members(session: Session, group: str) -> list[str]:
