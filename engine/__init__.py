@@ -179,6 +179,12 @@ class Engine(Commands):
         with self.store.read() as s:
             return dict(self._definition_row(s, process_id, version).files)
 
+    def definition_archive(self, process_id: str, version: int) -> bytes:
+        """A definition version's files as a zip of its package folder: edit them and deploy them again."""
+        from .definitions import write_package_archive
+
+        return write_package_archive(self.definition_files(process_id, version), process_id)
+
     def definition_bpmn(self, process_id: str, version: int) -> str:
         """The BPMN XML of a definition version (the file its manifest names)."""
         with self.store.read() as s:

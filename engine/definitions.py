@@ -91,6 +91,18 @@ def read_package_files(root: Path) -> dict[str, str]:
     return files
 
 
+def write_package_archive(files: Mapping[str, str], folder: str) -> bytes:
+    """A zip of package files inside `folder`, as `read_package_archive` reads it back (a fixed entry time,
+    so the same files always give the same bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(files):
+            entry = zipfile.ZipInfo(f"{folder}/{path}", date_time=(2000, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(entry, files[path])
+    return buffer.getvalue()
+
+
 def read_package_archive(data: bytes, label: str = "archive") -> dict[str, str]:
     """The package files inside a zip archive, keyed by path. The archive may hold the package at its
     root or inside one folder (a zipped package folder). Refuses, listing every problem, an archive

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 
 from engine import PackageInvalid, Problem
 
@@ -63,6 +64,14 @@ def upload() -> Any:
     else:
         flash(f"{name} is identical to {result.process_id} version {result.version}: nothing deployed.")
     return redirect(url_for("designer.version", process_id=result.process_id, version=result.version), 303)
+
+
+@bp.get("/<process_id>/<int:version>/package.zip")
+def download(process_id: str, version: int) -> Any:
+    access.require(access.may_read_definitions(actor()), "only designers, auditors and admins see process versions")
+    data = get_engine().definition_archive(process_id, version)
+    return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
+                     download_name=f"{process_id}-v{version}.zip")
 
 
 @bp.get("/<process_id>/<int:version>")

@@ -155,3 +155,25 @@ def test_the_api_deploys_and_validates_packages(app: Flask, token: Token, web_en
         assert post("/definitions", changed, token(user)).status_code == 403
         assert post("/definitions/validate", changed, token(user)).status_code == 403
     assert versions(web_engine) == [1, 2]
+
+
+def test_a_downloaded_version_is_the_package_to_edit_and_deploy_again(as_user: Any, web_engine: Engine,
+                                                                     tmp_path: Path) -> None:
+    import zipfile
+
+    derek = as_user("derek")
+    response = derek.get("/designer/simple/1/package.zip")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    assert 'filename=simple-v1.zip' in response.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        archive.extractall(tmp_path)
+    assert sorted(p.relative_to(tmp_path / "simple").as_posix() for p in (tmp_path / "simple").rglob("*.*")) == \
+        sorted(web_engine.definition_files("simple", 1))
+    again = derek.post("/designer/packages", {"package": upload(response.data), "action": "deploy"})
+    assert again.status_code == 303 and versions(web_engine) == [1]  # unchanged: the same version
+    edit(tmp_path / "simple" / "process.yaml", "name: ", "name: Edited ")
+    edited = zip_package(tmp_path / "simple", folder="simple")
+    assert derek.post("/designer/packages", {"package": upload(edited), "action": "deploy"}).status_code == 303
+    assert versions(web_engine) == [1, 2]
+    assert as_user("alice").get("/designer/simple/1/package.zip").status_code == 403
+    assert derek.get("/designer/simple/7/package.zip").status_code == 404

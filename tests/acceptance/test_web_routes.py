@@ -40,6 +40,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "supervisor.assign": ("POST", "/supervisor/tasks/{claimed}/assign", {"assignee": "bob"}, 303),
     "designer.index": ("GET", "/designer", None, 200),
     "designer.version": ("GET", "/designer/simple/1?file=process.yaml", None, 200),
+    "designer.download": ("GET", "/designer/simple/1/package.zip", None, 200),
     "designer.upload": ("POST", "/designer/packages", {"action": "validate"}, 422),  # no file: a clear problem
     "api.openapi": ("GET", "/api/v1/openapi.json", None, 200),
     "api.me": ("GET", "/api/v1/me", None, 200),

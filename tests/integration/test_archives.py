@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, PackageInvalid
-from engine.definitions import ARCHIVE_MAX_BYTES, read_package_archive, read_package_files
+from engine.definitions import ARCHIVE_MAX_BYTES, read_package_archive, read_package_files, write_package_archive
 from tests.helpers import FIXTURES, copy_package, edit, zip_package
 
 SIMPLE = FIXTURES / "packages" / "simple"
@@ -85,3 +85,10 @@ def test_a_zip_bomb_is_refused_before_it_is_unpacked(engine: Engine) -> None:
     assert len(buffer.getvalue()) < 100_000  # it is small until unpacked
     [problem] = engine.validate_archive(buffer.getvalue())
     assert "MiB unpacked" in problem.message
+
+
+def test_a_written_archive_reads_back_the_same_files_byte_for_byte_each_time() -> None:
+    files = read_package_files(SIMPLE)
+    data = write_package_archive(files, "simple")
+    assert read_package_archive(data) == files
+    assert write_package_archive(dict(reversed(list(files.items()))), "simple") == data  # deterministic
