@@ -218,8 +218,8 @@ class Engine(Commands):
                   limit: int = 100, offset: int = 0) -> list[Instance]:
         with self.store.read() as s:
             q = filter_instances(select(InstanceRow), process_id=process_id, status=status,
-                                       business_key=business_key, started_by=started_by, since=since,
-                                       until=until, fields=fields)
+                                 business_key=business_key, started_by=started_by, since=since, until=until,
+                                 fields=fields)
             q = q.order_by(InstanceRow.created_at.desc(), InstanceRow.id).limit(limit).offset(offset)
             return [self._to_instance(s, r) for r in s.scalars(q)]
 

@@ -120,7 +120,7 @@ def _package_dirs(dirs: tuple[str, ...]) -> list[Path]:
     package in it. Anything else is refused rather than passed over in silence."""
     found: list[Path] = []
     for d in map(Path, dirs):
-        if d.is_file() and d.suffix == ".zip" or (d / "process.yaml").exists():
+        if (d.is_file() and d.suffix == ".zip") or (d / "process.yaml").exists():
             found.append(d)
         elif d.is_dir() and (inner := sorted(p.parent for p in d.glob("*/process.yaml"))):
             found.extend(inner)
