@@ -23,6 +23,9 @@ class Problem:
             where += f" [{self.element}]"
         return f"{where}: {self.message}"
 
+    def as_json(self) -> dict[str, object]:
+        return {"file": self.file, "element": self.element, "line": self.line, "message": self.message}
+
 
 class EngineError(Exception):
     """Root of every error the engine raises on purpose."""
@@ -57,10 +60,7 @@ class PackageInvalid(EngineError):
 
     @property
     def details(self) -> object:
-        return [
-            {"file": p.file, "element": p.element, "line": p.line, "message": p.message}
-            for p in self.problems
-        ]
+        return [p.as_json() for p in self.problems]
 
 
 class FormInvalid(EngineError):

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from engine import Definition, Event, Instance, InvalidInput, Problem, Task, Timer
+from engine import Definition, Event, Instance, InvalidInput, Task, Timer
 
 from . import access, visibility, worklists
 from .openapi import document, query_parameters
@@ -193,10 +193,6 @@ def definitions() -> Any:
     return jsonify(items=[definition_json(d) for d in get_engine().definitions(process_id)])
 
 
-def _problem_json(p: Problem) -> dict[str, Any]:
-    return {"file": p.file, "element": p.element, "line": p.line, "message": p.message}
-
-
 def _upload() -> tuple[bytes, str]:
     upload = request.files.get("package")
     if upload is None:
@@ -221,7 +217,7 @@ def validate_definition() -> Any:
     access.require(access.may_deploy(who), f"{who.username} may not validate processes")
     data, name = _upload()
     problems = get_engine().validate_archive(data, name)
-    return jsonify(valid=not problems, problems=[_problem_json(p) for p in problems])
+    return jsonify(valid=not problems, problems=[p.as_json() for p in problems])
 
 
 @bp.get("/definitions/<process_id>/<int:version>")
