@@ -26,10 +26,15 @@ def uploaded_archive() -> tuple[bytes, str]:
     return upload.read(), upload.filename
 
 
-@bp.get("")
-def index() -> Any:
+def _require_reader() -> Any:
     who = actor()
     access.require(access.may_read_definitions(who), "only designers, auditors and admins see process versions")
+    return who
+
+
+@bp.get("")
+def index() -> Any:
+    who = _require_reader()
     return render_template("designer/index.html", versions=_by_process(), may_deploy=access.may_deploy(who))
 
 
@@ -68,7 +73,7 @@ def upload() -> Any:
 
 @bp.get("/<process_id>/<int:version>/package.zip")
 def download(process_id: str, version: int) -> Any:
-    access.require(access.may_read_definitions(actor()), "only designers, auditors and admins see process versions")
+    _require_reader()
     data = get_engine().definition_archive(process_id, version)
     return send_file(io.BytesIO(data), mimetype="application/zip", as_attachment=True,
                      download_name=f"{process_id}-v{version}.zip")
@@ -76,7 +81,7 @@ def download(process_id: str, version: int) -> Any:
 
 @bp.get("/<process_id>/<int:version>")
 def version(process_id: str, version: int) -> Any:
-    access.require(access.may_read_definitions(actor()), "only designers, auditors and admins see process versions")
+    _require_reader()
     engine = get_engine()
     definition = engine.definition(process_id, version)
     files = engine.definition_files(process_id, version)
