@@ -11,6 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from engine import PackageInvalid, Problem
 
 from . import access
+from .access import Actor
 from .security import actor, get_engine
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
@@ -26,7 +27,7 @@ def uploaded_archive() -> tuple[bytes, str]:
     return upload.read(), upload.filename
 
 
-def _require_reader() -> Any:
+def _require_reader() -> Actor:
     who = actor()
     access.require(access.may_read_definitions(who), "only designers, auditors and admins see process versions")
     return who
