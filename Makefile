@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := web/static/vendor
-BPMN_JS := $(VENDOR)/bpmn-navigated-viewer.production.min.js
+VENDOR_STAMP := $(VENDOR)/.installed
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 
@@ -27,7 +27,7 @@ run: install db deploy
 test: install browser lint types
 	FLOWDESK_DATABASE_URL= $(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
-install: $(STAMP) $(BPMN_JS)
+install: $(STAMP) $(VENDOR_STAMP)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -35,17 +35,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# bpmn-js comes from npm at setup and is served by the app; never from a CDN at run time.
-$(BPMN_JS): package.json
-	npm install --no-audit --no-fund --silent
+# Front-end libraries come from npm at setup and are served by the app; never from a CDN at run time.
+# bpmn-js (viewer and modeler), dmn-js (decision tables), ECharts (reports). axe-core stays in
+# node_modules: only the browser tests inject it.
+$(VENDOR_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	mkdir -p $(VENDOR)
 	cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js $(VENDOR)/
+	cp node_modules/bpmn-js/dist/bpmn-modeler.production.min.js $(VENDOR)/
 	cp node_modules/bpmn-js/dist/assets/bpmn-js.css $(VENDOR)/
 	cp node_modules/bpmn-js/dist/assets/diagram-js.css $(VENDOR)/
+	cp -r node_modules/bpmn-js/dist/assets/bpmn-font $(VENDOR)/
+	cp node_modules/dmn-js/dist/dmn-modeler.production.min.js $(VENDOR)/
+	mkdir -p $(VENDOR)/dmn-js
+	cp -r node_modules/dmn-js/dist/assets/. $(VENDOR)/dmn-js/
+	cp node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	touch $(VENDOR_STAMP)
 
-# Browser tests drive Debian's chromium through Playwright; install it once if missing.
+# Browser tests drive Debian's chromium through Playwright, with a CJK font for the Chinese pages;
+# install them once if missing.
 browser:
-	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@(test -x $(CHROMIUM) && test -d /usr/share/fonts/truetype/wqy) || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null)
 
 lint: install
 	$(BIN)/ruff check engine web tests benchmarks
