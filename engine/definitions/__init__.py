@@ -1,0 +1,64 @@
+"""Loading and validating process packages: manifest, BPMN, forms, DMN, expressions — every problem at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import PackageInvalid, Problem
+from .bpmn import _check_bpmn, _check_tasks_against_bpmn
+from .checker import Checker
+from .expression_check import HELPER_NAMES, _check_expressions
+from .forms import _check_forms
+from .manifest import _check_manifest, _yaml_lines, schema_problems
+from .package import (
+    ARCHIVE_MAX_BYTES,
+    ARCHIVE_MAX_ENTRIES,
+    MANIFEST,
+    PACKAGE_SUFFIXES,
+    Package,
+    content_hash,
+    load_schema,
+    read_package_archive,
+    read_package_files,
+    write_package_archive,
+)
+
+__all__ = [
+    "ARCHIVE_MAX_BYTES", "ARCHIVE_MAX_ENTRIES", "HELPER_NAMES", "MANIFEST", "PACKAGE_SUFFIXES", "Package",
+    "check_files", "content_hash", "load_package", "load_schema", "read_package_archive", "read_package_files",
+    "schema_problems", "write_package_archive", "_yaml_lines",
+]
+
+
+def load_package(root: str | Path, *, calendars: Iterable[str] | None = None,
+                 groups: Iterable[str] | None = None) -> Package:
+    """Read and validate a package folder or .zip archive; raises PackageInvalid listing every problem."""
+    root = Path(root)
+    if root.is_file() and root.suffix == ".zip":
+        files = read_package_archive(root.read_bytes(), root.name)
+        return check_files(files, label=root.stem, calendars=calendars, groups=groups)
+    if not root.is_dir():
+        raise PackageInvalid([Problem(str(root), "not a package: neither a folder nor a .zip archive")])
+    if not (root / MANIFEST).exists():
+        raise PackageInvalid([Problem(str(root / MANIFEST), "missing manifest")])
+    return check_files(read_package_files(root), label=root.name, calendars=calendars, groups=groups)
+
+
+def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[str] | None = None,
+                groups: Iterable[str] | None = None) -> Package:
+    chk = Checker(files, set(calendars) if calendars is not None else None,
+                   set(groups) if groups is not None else None)
+    manifest = _check_manifest(chk)
+    if manifest is None:
+        raise PackageInvalid(chk.problems)
+    compiled = _check_bpmn(chk, manifest)
+    _check_forms(chk, manifest)
+    if compiled is not None:
+        _check_tasks_against_bpmn(chk, manifest, compiled)
+        _check_expressions(chk, manifest, compiled)
+    if chk.problems:
+        raise PackageInvalid(chk.problems)
+    return Package(str(manifest["id"]), manifest, files, content_hash(files))
+
+
