@@ -8,7 +8,8 @@ from pathlib import Path
 from ..errors import PackageInvalid, Problem
 from .bpmn import _check_bpmn, _check_tasks_against_bpmn
 from .checker import Checker
-from .expression_check import HELPER_NAMES, _check_expressions
+from .dmn import check_dmn_files
+from .expression_check import HELPER_NAMES, check_bpmn_expressions, check_manifest_expressions
 from .forms import _check_forms
 from .manifest import _check_manifest, _yaml_lines, schema_problems
 from .package import (
@@ -52,13 +53,19 @@ def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[s
     manifest = _check_manifest(chk)
     if manifest is None:
         raise PackageInvalid(chk.problems)
-    compiled = _check_bpmn(chk, manifest)
+    dmn_ok = check_dmn_files(chk, manifest)
+    compiled = _check_bpmn(chk, manifest, dmn_ok)
     _check_forms(chk, manifest)
+    bpmn_file = manifest.get("bpmn")
+    bpmn_parses = isinstance(bpmn_file, str) and bpmn_file in chk.files and not any(
+        p.file == bpmn_file and p.message.startswith("not well-formed XML") for p in chk.problems)
+    if bpmn_parses:
+        check_bpmn_expressions(chk, str(bpmn_file))
+    check_manifest_expressions(chk, manifest)
     if compiled is not None:
         _check_tasks_against_bpmn(chk, manifest, compiled)
-        _check_expressions(chk, manifest, compiled)
     if chk.problems:
-        raise PackageInvalid(chk.problems)
+        raise PackageInvalid(chk.finished())
     return Package(str(manifest["id"]), manifest, files, content_hash(files))
 
 

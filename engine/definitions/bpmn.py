@@ -7,38 +7,30 @@ from typing import Any
 from lxml import etree
 
 from ..runtime import CompiledProcess, compile_process, spec_problem
-from .checker import Checker
+from .checker import Checker, parse_xml
+from .interop import normalise
 from .package import MANIFEST
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 
 
-def _check_bpmn(chk: Checker, manifest: dict[str, Any]) -> CompiledProcess | None:
+def _check_bpmn(chk: Checker, manifest: dict[str, Any], dmn_ok: list[str]) -> CompiledProcess | None:
     bpmn_file = manifest.get("bpmn")
     if not isinstance(bpmn_file, str) or bpmn_file not in chk.files:
         return None
-    try:
-        etree.fromstring(chk.files[bpmn_file].encode("utf-8"))
-    except etree.XMLSyntaxError as err:
-        chk.add(bpmn_file, f"not well-formed XML: {err.msg}", line=err.lineno)
+    if parse_xml(chk, bpmn_file) is None:
         return None
-    dmn_files = [d for d in manifest.get("decisions") or [] if d in chk.files]
-    for dmn in dmn_files:
-        try:
-            etree.fromstring(chk.files[dmn].encode("utf-8"))
-        except etree.XMLSyntaxError as err:
-            chk.add(dmn, f"not well-formed XML: {err.msg}", line=err.lineno)
-            return None
     try:
-        return compile_process(
-            str(manifest.get("process")),
-            {bpmn_file: chk.files[bpmn_file]},
-            {d: chk.files[d] for d in dmn_files},
-        )
+        return compile_process(str(manifest.get("process")),
+                               *normalise({bpmn_file: chk.files[bpmn_file]}, {d: chk.files[d] for d in dmn_ok}))
     except Exception as err:  # noqa: BLE001 - Spiff raises many types while parsing; each becomes a problem
         p = spec_problem(err, bpmn_file)
-        chk.add(p.file, p.message, p.element, p.line)
+        line = p.line
+        if line is None and p.element and p.file == bpmn_file:
+            line = _element_lines(chk.files[bpmn_file]).get(p.element)
+        chk.add(p.file, p.message, p.element, line)
+        chk.parser_problems.append(chk.problems[-1])
         return None
 
 
@@ -50,6 +42,7 @@ def _element_lines(text: str) -> dict[str, int]:
 def _check_tasks_against_bpmn(chk: Checker, manifest: dict[str, Any], compiled: CompiledProcess) -> None:
     bpmn_file = str(manifest["bpmn"])
     lines = _element_lines(chk.files[bpmn_file])
+    kinds = _element_kinds(chk.files[bpmn_file])
     lanes = manifest.get("lanes") or {}
     tasks = manifest.get("tasks") or {}
     user_ids = set()
@@ -57,12 +50,20 @@ def _check_tasks_against_bpmn(chk: Checker, manifest: dict[str, Any], compiled: 
         bpmn_id = spec.bpmn_id
         user_ids.add(bpmn_id)
         line = lines.get(bpmn_id)
-        if not spec.lane:
-            chk.add(bpmn_file, "user task is not in a lane, so no group can work it", bpmn_id, line)
+        kind = {"userTask": "user task", "manualTask": "manual task"}.get(kinds.get(bpmn_id, ""), "task")
+        plain = " (a plain bpmn:task waits for a person in FlowDesk: make it a userTask, or a scriptTask)"
+        hint = plain if kind == "task" else ""
+        cfg: dict[str, Any] = tasks[bpmn_id] if isinstance(tasks.get(bpmn_id), dict) else {}
+        if cfg.get("group"):
+            pass
+        elif not spec.lane:
+            chk.add(bpmn_file, f"{kind} is not in a lane and has no group in the manifest "
+                    f"(tasks: {bpmn_id}: {{group: ...}}), so no group can work it{hint}", bpmn_id, line)
         elif spec.lane not in lanes:
-            chk.add(bpmn_file, f"lane {spec.lane!r} has no group in the manifest's lanes", bpmn_id, line)
+            chk.add(bpmn_file, f"lane {spec.lane!r} has no group in the manifest's lanes "
+                    f"(or give the task one: tasks: {bpmn_id}: {{group: ...}})", bpmn_id, line)
         if bpmn_id not in tasks:
-            chk.add(bpmn_file, "user task has no form in the manifest's tasks", bpmn_id, line)
+            chk.add(bpmn_file, f"{kind} has no form in the manifest's tasks{hint}", bpmn_id, line)
     for task_id in tasks:
         if task_id not in user_ids:
             chk.add(MANIFEST, f"tasks: {task_id!r} is not a user task of the BPMN process", task_id)
@@ -75,18 +76,23 @@ def _check_tasks_against_bpmn(chk: Checker, manifest: dict[str, Any], compiled: 
 
 DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
 DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
-# Model elements a modeler draws, so each needs a shape (or, for connections, an edge) in the diagram.
+# Model elements BPMN DI draws: each needs a shape (or, for connections, an edge) in the diagram. Everything
+# else (potentialOwner, performer, dataState, event definitions, extension elements...) is drawn as part of
+# its owner or not at all.
 _DRAWN_AS_EDGE = {"sequenceFlow", "messageFlow", "association", "dataInputAssociation", "dataOutputAssociation"}
-_NOT_DRAWN = {"laneSet", "dataObject", "ioSpecification", "extensionElements", "documentation", "property",
-              "multiInstanceLoopCharacteristics", "standardLoopCharacteristics", "conditionExpression",
-              "incoming", "outgoing", "flowNodeRef", "script", "timerEventDefinition", "messageEventDefinition",
-              "errorEventDefinition", "signalEventDefinition", "escalationEventDefinition",
-              "terminateEventDefinition", "cancelEventDefinition", "compensateEventDefinition",
-              "conditionalEventDefinition", "linkEventDefinition", "timeDuration", "timeDate", "timeCycle",
-              "condition", "text", "childLaneSet", "dataInput", "dataOutput", "inputSet", "outputSet",
-              "sourceRef", "targetRef", "loopCardinality", "completionCondition", "loopDataInputRef",
-              "loopDataOutputRef", "inputDataItem", "outputDataItem", "messageRef", "correlationKey",
-              "correlationPropertyRef", "assignment", "from", "to", "transformation"}
+_DRAWN_AS_SHAPE = {
+    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask", "businessRuleTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess", "startEvent", "endEvent", "boundaryEvent",
+    "intermediateCatchEvent", "intermediateThrowEvent", "exclusiveGateway", "parallelGateway",
+    "inclusiveGateway", "eventBasedGateway", "complexGateway", "lane", "participant", "textAnnotation",
+    "dataObjectReference", "dataStoreReference", "group",
+}
+_DRAWN = _DRAWN_AS_EDGE | _DRAWN_AS_SHAPE
+
+
+def _element_kinds(text: str) -> dict[str, str]:
+    root = etree.fromstring(text.encode("utf-8"))
+    return {el.get("id"): etree.QName(el).localname for el in root.iter(f"{{{BPMN_NS}}}*") if el.get("id")}
 
 
 def _check_diagram(chk: Checker, bpmn_file: str) -> None:
@@ -111,7 +117,7 @@ def _check_diagram(chk: Checker, bpmn_file: str) -> None:
     model: dict[str, etree._Element] = {}
     for container in (*root.findall(f"{{{BPMN_NS}}}process"), *root.findall(f"{{{BPMN_NS}}}collaboration")):
         for el in container.iter(f"{{{BPMN_NS}}}*"):
-            if el is container or not el.get("id") or etree.QName(el).localname in _NOT_DRAWN:
+            if el is container or not el.get("id") or etree.QName(el).localname not in _DRAWN:
                 continue
             if container.tag == f"{{{BPMN_NS}}}collaboration" and etree.QName(el).localname not in (
                     "participant", "messageFlow", "textAnnotation", "association"):

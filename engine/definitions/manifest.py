@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from .camunda import apply_camunda
 from .checker import Checker
 from .package import MANIFEST, load_schema
 
@@ -61,6 +62,7 @@ def _check_manifest(chk: Checker) -> dict[str, Any] | None:
     if not isinstance(manifest, dict):
         chk.add(MANIFEST, "the manifest must be a mapping")
         return None
+    manifest = apply_camunda(chk, manifest)
     lines = _yaml_lines(text)
     validator = Draft202012Validator(load_schema("process.schema.json"))
     for path, message in schema_problems(validator, manifest):
@@ -92,6 +94,11 @@ def _check_manifest(chk: Checker) -> dict[str, Any] | None:
             if isinstance(group, str) and not group.startswith("=") and group not in chk.groups:
                 chk.add(MANIFEST, f"lane {lane!r} maps to unknown group {group!r}", element=lane,
                         line=lines.get(("lanes", lane)))
+        for task_id, cfg in (manifest.get("tasks") or {}).items():
+            group = cfg.get("group") if isinstance(cfg, dict) else None
+            if isinstance(group, str) and not group.startswith("=") and group not in chk.groups:
+                chk.add(MANIFEST, f"task {task_id!r} goes to unknown group {group!r}", element=task_id,
+                        line=lines.get(("tasks", task_id, "group")))
     return manifest
 
 

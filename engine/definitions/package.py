@@ -57,7 +57,9 @@ class Package:
     def compile(self) -> CompiledProcess:
         bpmn = {p: t for p, t in self.files.items() if p.endswith(".bpmn")}
         dmn = {p: t for p, t in self.files.items() if p.endswith(".dmn")}
-        return compile_process(self.bpmn_process, bpmn, dmn)
+        from .interop import normalise
+
+        return compile_process(self.bpmn_process, *normalise(bpmn, dmn))
 
 
 def content_hash(files: Mapping[str, str]) -> str:
@@ -75,9 +77,18 @@ ARCHIVE_MAX_BYTES = 10 * 1024 * 1024  # uncompressed, all files together
 def read_package_files(root: Path) -> dict[str, str]:
     """Every text file of a package, keyed by its path relative to the package root."""
     files: dict[str, str] = {}
+    problems: list[Problem] = []
     for path in sorted(root.rglob("*")):
         if path.is_file() and path.suffix in PACKAGE_SUFFIXES:
-            files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+            rel = path.relative_to(root).as_posix()
+            try:
+                files[rel] = path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError as err:
+                problems.append(Problem(rel, f"not UTF-8 text (byte {err.start}): save the file as UTF-8"))
+            except OSError as err:
+                problems.append(Problem(rel, f"cannot be read ({err.strerror or err})"))
+    if problems:
+        raise PackageInvalid(problems)
     return files
 
 

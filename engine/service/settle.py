@@ -142,7 +142,9 @@ class Settling(CommandCore):
                           due_at=due, priority=priority, form=form, title=row.title, created_at=now))
 
     def _group_for(self, manifest: Mapping[str, Any], task: runtime.ReadyTask) -> str | None:
-        ref = (manifest.get("lanes") or {}).get(task.lane or "")
+        # The task's own group (manifest tasks: x: {group: ...}, or a modeler's candidateGroups) wins over its lane.
+        ref = ((manifest.get("tasks") or {}).get(task.element_id) or {}).get("group") or (
+            manifest.get("lanes") or {}).get(task.lane or "")
         if ref is None:
             return None
         if ref.startswith("="):

@@ -53,7 +53,9 @@ def test_malformed_xml_and_yaml_are_reported_with_their_line(engine: Engine, tmp
     pkg = copy_package("simple", tmp_path)
     edit(pkg / "simple.bpmn", '<bpmn:endEvent id="end_done" name="Done">', '<bpmn:endEvent id="end_done" name="Done>')
     problems = engine.validate(pkg)
-    assert len(problems) == 1 and problems[0].file == "simple.bpmn" and problems[0].line is not None
+    # every error the parser finds, one per line, not only the first
+    assert problems and {p.file for p in problems} == {"simple.bpmn"} and problems[0].line == 39
+    assert len({p.line for p in problems}) == len(problems)
 
     pkg2 = copy_package("simple", tmp_path / "two")
     edit(pkg2 / "process.yaml", "lanes:", "lanes: [unclosed")
