@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import PackageInvalid, Problem
 from .bpmn import _check_bpmn, _check_tasks_against_bpmn
 from .checker import Checker
+from .dataflow import check_dataflow
 from .dmn import check_dmn_files
 from .expression_check import HELPER_NAMES, check_bpmn_expressions, check_manifest_expressions
 from .forms import _check_forms
@@ -64,6 +65,7 @@ def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[s
     check_manifest_expressions(chk, manifest)
     if compiled is not None:
         _check_tasks_against_bpmn(chk, manifest, compiled)
+        check_dataflow(chk, manifest)
     if chk.problems:
         raise PackageInvalid(chk.finished())
     return Package(str(manifest["id"]), manifest, files, content_hash(files))

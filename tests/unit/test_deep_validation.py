@@ -210,3 +210,33 @@ def test_camunda_attributes_are_defaults_or_reported(simple: dict[str, str]) -> 
     assert any("camunda:assignee: JUEL is not supported" in m for m in messages), messages
     assert any("camunda:candidateUsers is not supported" in m for m in messages), messages
     assert any("camunda:asyncBefore is not supported" in m for m in messages), messages
+
+
+# --- data flow ------------------------------------------------------------------------------------------
+
+def test_a_condition_reading_a_field_the_form_no_longer_has_is_refused(complaint: dict[str, str]) -> None:
+    files = changed(complaint, "forms/approve.json", '"decision"', '"verdict"')
+    p = only(problems(files), file="complaint.bpmn")
+    assert p.element == "Flow_is_approved_to_solvable_soon" and p.line == line_of(
+        files, "complaint.bpmn", 'id="Flow_is_approved_to_solvable_soon"') + 1
+    assert "reads `decision`" in p.message and "(forms/approve.json has no field `decision`)" in p.message
+
+
+def test_scripts_and_manifest_expressions_read_only_what_is_set_before_them(simple: dict[str, str]) -> None:
+    files = changed(simple, "simple.bpmn", "len(subject)", "len(subjet)")
+    files = changed(files, "process.yaml", 'due: "=approve_due"', 'due: "=approve_by"')
+    found = problems(files)
+    assert "script of `prepare` reads `subjet`" in only(found, element="prepare").message
+    manifest = only(found, file="process.yaml")
+    assert manifest.element == "approve" and "reads `approve_by`" in manifest.message and manifest.line
+
+
+def test_a_name_set_on_only_one_branch_is_not_set_on_every_path(simple: dict[str, str]) -> None:
+    # the rejected branch ends in a script reading what only the approval branch's script sets
+    files = changed(simple, "simple.bpmn", "score = len(subject) * 2", "score = len(subject) * 2")
+    files = changed(files, "simple.bpmn", '<bpmn:sequenceFlow id="f5" sourceRef="approve" targetRef="end_done" />',
+                    '<bpmn:sequenceFlow id="f5" sourceRef="approve" targetRef="end_done">'
+                    '<bpmn:conditionExpression>score &gt; 1</bpmn:conditionExpression></bpmn:sequenceFlow>')
+    assert problems(files) == []
+    files = changed(files, "simple.bpmn", "score &gt; 1", "outcome == 'x'")
+    assert "reads `outcome`, which no form" in only(problems(files), element="f5").message
