@@ -8,10 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := web/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
+PO_FILES := $(wildcard web/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint types db deploy browser clean bench
+.PHONY: run test install lint types db deploy browser clean bench translations
 
 run: install db deploy
 	@echo ""
@@ -27,7 +29,7 @@ run: install db deploy
 test: install browser lint types
 	FLOWDESK_DATABASE_URL= $(BIN)/pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
-install: $(STAMP) $(VENDOR_STAMP)
+install: $(STAMP) $(VENDOR_STAMP) $(MO_FILES)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +53,17 @@ $(VENDOR_STAMP): package.json package-lock.json
 	cp -r node_modules/dmn-js/dist/assets/. $(VENDOR)/dmn-js/
 	cp node_modules/echarts/dist/echarts.min.js $(VENDOR)/
 	touch $(VENDOR_STAMP)
+
+# The catalogues (.po) are committed; the compiled .mo files are built here and never committed.
+web/translations/%/LC_MESSAGES/messages.mo: web/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel -q compile -f -i $< -o $@
+
+# After changing a user-visible text: extract it and merge it into every catalogue, then translate
+# the new entries (tests/unit/test_translations.py fails while any is missing).
+translations: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project FlowDesk -o web/translations/messages.pot .
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i web/translations/messages.pot -d web/translations
 
 # Browser tests drive Debian's chromium through Playwright, with a CJK font for the Chinese pages;
 # install them once if missing.

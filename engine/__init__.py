@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from . import audit, org
+from . import audit, locales, org
 from .clock import Clock, FakeClock, SystemClock
 from .errors import (
     Conflict,
@@ -26,6 +26,7 @@ from .errors import (
     TaskHeldByOther,
     TaskNotReady,
 )
+from .locales import Translations
 from .model import Definition, DeployResult, Event, Group, Instance, Message, Task, Timer, User
 from .service import Commands, to_definition
 from .store import (
@@ -46,7 +47,8 @@ from .store import (
 __all__ = [
     "Clock", "Conflict", "Definition", "DeployResult", "Engine", "EngineError", "Event", "FakeClock",
     "FormInvalid", "Group", "Instance", "InvalidInput", "Message", "NotAllowed", "NotFound", "PackageInvalid",
-    "Problem", "ProcessFailed", "SystemClock", "Task", "TaskHeldByOther", "TaskNotReady", "Timer", "User",
+    "Problem", "ProcessFailed", "SystemClock", "Task", "TaskHeldByOther", "TaskNotReady", "Timer", "Translations",
+    "User",
 ]
 
 
@@ -56,6 +58,7 @@ class Engine(Commands):
     def __init__(self, database_url: str | None = None, *, clock: Clock | None = None,
                  migrate: bool = True) -> None:
         super().__init__(Store(database_url), clock)
+        self._translations: dict[tuple[str, int, str | None], Translations | None] = {}
         if migrate:
             self.init_db()
 
@@ -184,6 +187,23 @@ class Engine(Commands):
         from .definitions import write_package_archive
 
         return write_package_archive(self.definition_files(process_id, version), process_id)
+
+    def translations(self, process_id: str, version: int | None, locale: str | None) -> Translations | None:
+        """The package's own texts in a locale (its `locales/<locale>.yaml`), or None when it has none.
+
+        Without a version, the newest one's: task and lane ids outlive versions, so lists of tasks
+        from several versions read well with the newest texts."""
+        with self.store.read() as s:
+            if version is None:
+                version = s.scalar(select(func.max(DefinitionRow.version))
+                                   .where(DefinitionRow.process_id == process_id))
+                if version is None:
+                    return None
+            key = (process_id, version, locales.normalize(locale))
+            if key not in self._translations:
+                row = self._definition_row(s, process_id, version)
+                self._translations[key] = locales.load(row.files, row.manifest, locale)
+        return self._translations[key]
 
     def definition_bpmn(self, process_id: str, version: int) -> str:
         """The BPMN XML of a definition version (the file its manifest names)."""
@@ -333,7 +353,17 @@ class Engine(Commands):
     @staticmethod
     def _to_user(s: Any, row: UserRow) -> User:
         return User(row.username, row.name, tuple(org.groups_of(s, row.username)), tuple(row.roles or ()),
-                    row.active)
+                    row.active, row.locale)
+
+    def set_user_locale(self, username: str, locale: str | None) -> User:
+        """Choose the language a user is served in (None: follow the browser)."""
+        chosen = locales.normalize(locale)
+        with self.store.transaction() as s:
+            row = s.get(UserRow, username)
+            if row is None:
+                raise NotFound(f"no user {username}")
+            row.locale = chosen
+        return self.user(username)
 
     def groups(self) -> list[Group]:
         with self.store.read() as s:

@@ -121,6 +121,7 @@ class User:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     active: bool = True
+    locale: str | None = None  # the language chosen on the account page; None: the browser's
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FLOWDESK_PORT", "5000", "Port `flowdesk serve` listens on"),
     Setting("FLOWDESK_SECRET_KEY", "", "Secret for session cookies; a random one per start when empty"),
     Setting("FLOWDESK_DEFAULT_CALENDAR", "office", "Calendar whose time zone today() and task due times use"),
+    Setting("FLOWDESK_DEFAULT_LOCALE", "en",
+            "Language for users who chose none and whose browser asks for none FlowDesk speaks (en, zh_CN)"),
     Setting("FLOWDESK_POLL_SECONDS", "2", "Longest the worker sleeps before looking for due timers again"),
     Setting("FLOWDESK_LEASE_SECONDS", "30", "How long a worker's claim on a timer lasts without a heartbeat"),
     Setting("FLOWDESK_LOGIN_ATTEMPTS", "5", "Failed logins before the account is locked for a while"),

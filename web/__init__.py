@@ -10,7 +10,7 @@ from flask import Flask, jsonify
 
 from engine import Engine
 
-from . import errors, metrics, security, views
+from . import errors, i18n, metrics, security, views
 from .api import bp as api_bp
 from .audit import bp as audit_bp
 from .auth import bp as auth_bp
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     metrics.install(app, engine)  # first, so its timer starts before any other hook answers
     security.install(app)
+    i18n.install(app)
     views.install(app)
     errors.install(app)
     for bp in (auth_bp, tasks_bp, cases_bp, supervisor_bp, designer_bp, api_bp, audit_bp):

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from engine import Definition, Engine, FormInvalid, InvalidInput
 
-from . import access, forms, visibility, worklists
+from . import access, forms, i18n, visibility, worklists
 from .security import actor, get_engine
 from .tasks import field_labels
 from .views import zone
@@ -47,7 +47,7 @@ def _start_definition(engine: Engine, process_id: str) -> Definition:
 @bp.get("/start/<process_id>")
 def start_form(process_id: str) -> Any:
     definition = _start_definition(get_engine(), process_id)
-    fields = forms.build(definition.start_form or {}, tz=zone())
+    fields = forms.build(i18n.start_form(definition), tz=zone())
     return render_template("cases/start.html", definition=definition, fields=fields, form_errors=[])
 
 
@@ -66,7 +66,7 @@ def start(process_id: str) -> Any:
         else:
             flash(f"Case started: {instance.title or instance.id}.")
             return redirect(url_for("cases.show", instance_id=instance.id), 303)
-    fields = forms.build(schema, submitted=request.form, errors=errors, tz=zone())
+    fields = forms.build(i18n.start_form(definition), submitted=request.form, errors=errors, tz=zone())
     return render_template("cases/start.html", definition=definition, fields=fields,
                            form_errors=errors.get("(form)", [])), 422
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from engine import Engine, FormInvalid, NotFound, Task
 
-from . import access, forms, worklists
+from . import access, forms, i18n, worklists
 from .security import actor, get_engine
 from .views import zone
 
@@ -61,7 +61,7 @@ def render_task(task: Task, *, submitted: Any = None, errors: dict[str, list[str
                 status: int = 200) -> Any:
     who = actor()
     engine = get_engine()
-    fields = forms.build(task.form, submitted=submitted, errors=errors, tz=zone())
+    fields = forms.build(i18n.task_form(task), submitted=submitted, errors=errors, tz=zone())
     form_errors = (errors or {}).get("(form)", [])
     groups = {g.id: g for g in engine.groups()}
     return render_template(

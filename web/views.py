@@ -24,7 +24,8 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def when(value: Any, fmt: str = "%a %d %b %Y %H:%M") -> str:
+def when(value: Any, fmt: str | None = None) -> str:
+    """A moment in the configured zone, in the user's language (or with an explicit strftime format)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -34,7 +35,12 @@ def when(value: Any, fmt: str = "%a %d %b %Y %H:%M") -> str:
             return value
     if not isinstance(value, datetime):
         return str(value)
-    return aware(value).astimezone(zone()).strftime(fmt)
+    local = aware(value).astimezone(zone())
+    if fmt is not None:
+        return local.strftime(fmt)
+    from .i18n import format_when
+
+    return format_when(local)
 
 
 def iso(value: datetime | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from .. import locales
 from ..errors import PackageInvalid, Problem
 from .bpmn import _check_bpmn, _check_tasks_against_bpmn
 from .checker import Checker
@@ -66,8 +67,11 @@ def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[s
     if compiled is not None:
         _check_tasks_against_bpmn(chk, manifest, compiled)
         check_dataflow(chk, manifest)
+    locale_errors, warnings = locales.check(files, locales.package_facts(
+        files, manifest, compiled.user_tasks() if compiled is not None else []))
+    chk.problems.extend(locale_errors)
     if chk.problems:
         raise PackageInvalid(chk.finished())
-    return Package(str(manifest["id"]), manifest, files, content_hash(files))
+    return Package(str(manifest["id"]), manifest, files, content_hash(files), tuple(warnings))
 
 

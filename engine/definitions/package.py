@@ -39,6 +39,7 @@ class Package:
     manifest: dict[str, Any]
     files: dict[str, str]
     content_hash: str
+    warnings: tuple[Problem, ...] = ()  # worth fixing, never blocking (e.g. an untranslated label)
 
     @property
     def name(self) -> str:
