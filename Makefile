@@ -58,10 +58,14 @@ $(VENDOR_STAMP): package.json package-lock.json
 web/translations/%/LC_MESSAGES/messages.mo: web/translations/%/LC_MESSAGES/messages.po $(STAMP)
 	$(BIN)/pybabel -q compile -f -i $< -o $@
 
+# Engine errors are raised with a message template (NotFound("no task %(task)s", task=...)): extracting
+# their constructors lets the web layer show them in the user's language.
+ERROR_KEYWORDS := $(foreach k,EngineError NotFound NotAllowed Conflict InvalidInput TaskNotReady TaskHeldByOther ProcessFailed,-k $(k))
+
 # After changing a user-visible text: extract it and merge it into every catalogue, then translate
 # the new entries (tests/unit/test_translations.py fails while any is missing).
 translations: $(STAMP)
-	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext $(ERROR_KEYWORDS) --no-location --sort-output \
 		--project FlowDesk -o web/translations/messages.pot .
 	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i web/translations/messages.pot -d web/translations
 

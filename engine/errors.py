@@ -33,9 +33,14 @@ class EngineError(Exception):
     status = 400
     code = "engine_error"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, **params: object) -> None:
+        """`message` may be a template with %(name)s placeholders filled from `params`: the web layer
+        then shows it in the user's language by looking the template up, never by parsing the text."""
+        text = message % params if params else message
+        super().__init__(text)
+        self.message = text
+        self.template = message
+        self.params = params
 
     @property
     def details(self) -> object:

@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from engine import EngineError
 
+from .i18n import error_message
+
 
 def _code_of(err: HTTPException) -> str:
     return re.sub(r"[^a-z0-9]+", "_", (err.name or "error").lower()).strip("_")
@@ -18,7 +20,7 @@ def _code_of(err: HTTPException) -> str:
 def describe(err: Exception) -> tuple[int, str, str, Any]:
     """(status, code, message, details) of any error the app may answer with."""
     if isinstance(err, EngineError):
-        return err.status, err.code, err.message, err.details
+        return err.status, err.code, error_message(err), err.details
     if isinstance(err, HTTPException):
         return err.code or 500, _code_of(err), err.description or err.name, None
     return 500, "internal_server_error", "something went wrong on our side", None

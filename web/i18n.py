@@ -18,7 +18,7 @@ from babel import numbers as babel_numbers
 from flask import Blueprint, Flask, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_babel import Babel, get_locale, gettext, refresh
 
-from engine import Translations, settings
+from engine import EngineError, Translations, settings
 
 from .security import actor, current_actor, get_engine
 
@@ -115,6 +115,18 @@ def process_name(process_id: str, default: str, version: int | None = None) -> s
 def task_name(process_id: str, element_id: str, default: str, version: int | None = None) -> str:
     texts = process_texts(process_id, version)
     return texts.task(element_id, default) if texts else default
+
+
+def error_message(err: EngineError) -> str:
+    """An engine error in the user's language: its template looked up in the catalogue, then filled."""
+    template = getattr(err, "template", None) or err.message
+    params = getattr(err, "params", None) or {}
+    if not has_request_context():
+        return err.message
+    try:
+        return str(gettext(template, **params)) if params else str(gettext(template))
+    except (KeyError, ValueError, TypeError):
+        return err.message  # a translation whose placeholders do not fit: the engine's own words
 
 
 def install(app: Flask) -> None:

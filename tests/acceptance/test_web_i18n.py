@@ -60,3 +60,29 @@ def test_forms_speak_the_packages_own_translation(app: Flask, as_user: Callable[
     task = open_task(web_engine, instance_id, "review")
     page = alice.get(f"/tasks/{task.id}", headers=ZH_BROWSER).get_data(as_text=True)
     assert "是否正确？" in page and "Looks right?" not in page
+
+
+def test_api_errors_keep_their_code_and_speak_the_callers_language(app: Flask, web_engine: Engine,
+                                                                   token: Callable[[str], dict[str, str]]) -> None:
+    task = open_task(web_engine, start_simple(web_engine), "review")
+    client, alice = app.test_client(), token("alice")
+    url = f"/api/v1/tasks/{task.id}/complete"
+    chinese = client.post(url, json=[1, 2], headers={**alice, **ZH_BROWSER}).get_json()
+    assert chinese == {"error": "invalid_input", "message": "请求正文必须是 JSON 对象", "details": None}
+    english = client.post(url, json=[1, 2], headers=alice).get_json()
+    assert english["error"] == "invalid_input" and english["message"] == "the body must be a JSON object"
+
+
+def test_engine_errors_are_templates_with_parameters() -> None:
+    from engine import NotFound
+
+    err = NotFound("no task %(task)s", task="t-1")
+    assert (err.message, err.template, err.params, str(err)) == ("no task t-1", "no task %(task)s",
+                                                                 {"task": "t-1"}, "no task t-1")
+    assert NotFound("100% plain").message == "100% plain", "a message without parameters is never formatted"
+
+
+def test_error_pages_speak_the_users_language(as_user: Callable[[str], Browser]) -> None:
+    page = as_user("alice").get("/tasks/no-such-task", headers=ZH_BROWSER)
+    assert page.status_code == 404
+    assert "未找到" in page.get_data(as_text=True)

@@ -12,6 +12,11 @@ from babel.messages.pofile import read_po
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUES = ROOT / "web" / "translations"
 DIRS = {"zh_CN": "zh_Hans_CN"}  # Babel names Simplified Chinese (China) by its script too
+# gettext's own names, plus the engine's error classes: they are raised with a message template
+ERRORS = ("EngineError", "NotFound", "NotAllowed", "Conflict", "InvalidInput", "TaskNotReady", "TaskHeldByOther",
+          "ProcessFailed")
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
+            **{name: None for name in ERRORS}}
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
 
@@ -20,8 +25,7 @@ def extracted() -> set[str]:
         method_map, options_map = parse_mapping_cfg(cfg)
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords={"_": None, "gettext": None, "ngettext": (1, 2),
-                                                          "_l": None, "lazy_gettext": None},
+            str(ROOT), method_map, options_map, keywords=KEYWORDS,
             directory_filter=lambda d: not any(part in {"node_modules", ".venv", "tests"}
                                                for part in Path(d).parts)):
         found.add(message[0] if isinstance(message, tuple) else message)
@@ -31,6 +35,11 @@ def extracted() -> set[str]:
 def catalogue(locale: str):  # noqa: ANN201 - babel's Catalog
     with open(CATALOGUES / DIRS.get(locale, locale) / "LC_MESSAGES" / "messages.po", "rb") as po:
         return read_po(po, locale=locale)
+
+
+def test_the_makefile_extracts_what_this_test_checks() -> None:
+    line = next(x for x in (ROOT / "Makefile").read_text().splitlines() if x.startswith("ERROR_KEYWORDS"))
+    assert set(line.split("foreach k,")[1].split(",")[0].split()) == set(ERRORS)
 
 
 def test_every_text_in_the_code_is_in_both_catalogues() -> None:
