@@ -27,6 +27,7 @@ from .errors import (
     TaskNotReady,
 )
 from .locales import Translations
+from .locales import normalize as normalize_locale
 from .model import Definition, DeployResult, Event, Group, Instance, Message, Task, Timer, User
 from .service import Commands, to_definition
 from .store import (
@@ -48,7 +49,7 @@ __all__ = [
     "Clock", "Conflict", "Definition", "DeployResult", "Engine", "EngineError", "Event", "FakeClock",
     "FormInvalid", "Group", "Instance", "InvalidInput", "Message", "NotAllowed", "NotFound", "PackageInvalid",
     "Problem", "ProcessFailed", "SystemClock", "Task", "TaskHeldByOther", "TaskNotReady", "Timer", "Translations",
-    "User",
+    "User", "normalize_locale",
 ]
 
 

@@ -18,7 +18,7 @@ from babel import numbers as babel_numbers
 from flask import Blueprint, Flask, current_app, flash, g, has_request_context, redirect, request, url_for
 from flask_babel import Babel, get_locale, gettext, refresh
 
-from engine import EngineError, Translations, settings
+from engine import EngineError, Translations, normalize_locale, settings
 
 from .security import actor, current_actor, get_engine
 
@@ -31,9 +31,7 @@ DATETIME_PATTERNS = {"en": "EEE dd MMM y HH:mm", "zh": "y年M月d日 EEE HH:mm"}
 
 
 def _supported(locale: str | None) -> str | None:
-    from engine.locales import normalize
-
-    chosen = normalize(locale)
+    chosen = normalize_locale(locale)
     if chosen in LOCALES:
         return chosen
     if chosen and chosen.split("_")[0] == "zh":

@@ -19,6 +19,7 @@ ROUTES: dict[str, tuple[str, str, dict[str, Any] | None, int]] = {
     "auth.logout": ("POST", "/logout", {}, 303),
     "auth.account": ("GET", "/account", None, 200),
     "auth.new_token": ("POST", "/account/token", {}, 200),
+    "i18n.choose_language": ("POST", "/account/language", {"locale": "zh_CN"}, 303),
     "auth.users": ("GET", "/users", None, 200),
     "auth.reset_password": ("POST", "/users/bob/password", {"password": "bob-new-pass"}, 303),
     "auth.create_user": ("POST", "/users", {"username": "carol", "name": "Carol", "password": "carol-pass",
