@@ -368,7 +368,7 @@ class Engine(Commands):
 
     def groups(self) -> list[Group]:
         with self.store.read() as s:
-            return [Group(g.id, g.name, tuple(org.members(s, g.id)), tuple(g.supervisors or ()))
+            return [Group(g.id, g.name, tuple(org.members(s, g.id)), tuple(g.supervisors or ()), dict(g.names or {}))
                     for g in s.scalars(select(GroupRow).order_by(GroupRow.id))]
 
     def supervised_groups(self, username: str) -> set[str]:

@@ -130,3 +130,8 @@ class Group:
     name: str
     members: tuple[str, ...] = ()
     supervisors: tuple[str, ...] = ()
+    names: dict[str, str] = field(default_factory=dict)  # locale -> name
+
+    def name_in(self, locale: str | None) -> str:
+        """The group's name in a language (`zh_CN`), else its own."""
+        return self.names.get(locale or "", self.name)

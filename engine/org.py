@@ -88,6 +88,7 @@ def apply_org(session: Session, org: Mapping[str, Any]) -> dict[str, int]:
         row = session.get(GroupRow, gid) or GroupRow(id=gid)
         row.name, row.description = g["name"], g.get("description", "")
         row.supervisors = list(g.get("supervisors", []))
+        row.names = dict(g.get("names") or {})
         session.add(row)
     session.flush()
     for username, u in org.get("users", {}).items():

@@ -202,6 +202,7 @@ class GroupRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     supervisors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    names: Mapped[dict[str, str] | None] = mapped_column(JSON)  # locale -> the name in that language
 
 
 class MembershipRow(Base):

@@ -132,6 +132,7 @@ def install(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     Babel(app, locale_selector=select_locale)
     app.jinja_env.globals.update(html_lang=html_lang, locale_name=locale_name, process_name=process_name,
+                                 group_name=group_name,
                                  task_name=task_name, language_names=language_names)
     app.jinja_env.filters.update(number=format_number, duration=format_duration)
     app.register_blueprint(bp)
@@ -166,3 +167,14 @@ def start_form(definition: Any) -> dict[str, Any]:
     schema = definition.start_form or {"type": "object", "properties": {}}
     texts = process_texts(definition.process_id, definition.version)
     return (texts.start(schema) if texts else None) or schema
+
+
+def group_name(group_id: str | None) -> str:
+    """A group's name in this request's language (its id when the group is unknown)."""
+    if not group_id:
+        return ""
+    names: dict[str, Any] | None = g.get("_group_names")
+    if names is None:
+        names = g._group_names = {grp.id: grp for grp in get_engine().groups()}
+    group = names.get(group_id)
+    return group.name_in(locale_name()) if group is not None else group_id

@@ -121,3 +121,15 @@ def test_a_department_adds_a_translation_by_deploying_it(tmp_path: Path, engine:
     texts = engine.translations("simple", None, "zh_CN")
     assert texts is not None and texts.process_name("Simple review") == "简单审核"
     assert engine.translations("simple", 1, "zh_CN") is None, "version 1 keeps what it was deployed with"
+
+
+def test_the_shipped_organisation_names_its_groups_in_chinese(engine: Engine) -> None:
+    from tests.conftest import PROCESSES
+
+    engine.load_org(PROCESSES / "org.yaml")
+    groups = {g.id: g for g in engine.groups()}
+    assert groups["service_desk"].name_in("zh_CN") == "服务台"
+    assert groups["service_desk"].name_in("en") == "Service desk"
+    assert all(g.name_in("zh_CN") != g.name for gid, g in groups.items() if gid in {
+        "service_desk", "service_specialists", "assistants", "technicians", "maintenance_department",
+        "service_department", "department_heads", "leaders", "supervisors", "quality", "auditors"})
