@@ -30,6 +30,7 @@ from .locales import Translations
 from .locales import normalize as normalize_locale
 from .model import Definition, DeployResult, Event, Group, Instance, Message, Task, Timer, User
 from .service import Commands, to_definition
+from .sessions import Sessions, end_user_sessions, forget_failures
 from .store import (
     DefinitionRow,
     GroupRow,
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 
-class Engine(Commands):
+class Engine(Commands, Sessions):
     """Deploy processes, start cases, list and complete tasks, fire timers, read history."""
 
     def __init__(self, database_url: str | None = None, *, clock: Clock | None = None,
@@ -375,34 +376,22 @@ class Engine(Commands):
         with self.store.read() as s:
             return org.supervised_groups(s, username)
 
-    def authenticate(self, username: str, password: str, *, max_failures: int = 5,
-                     lock_for: timedelta = timedelta(minutes=5)) -> User:
-        """Check a password; repeated failures lock the account for a while. Raises NotAllowed."""
-        now = self.clock.now()
-        with self.store.transaction() as s:
-            row = s.get(UserRow, username)
-            if row is None or not row.active:
-                raise NotAllowed("unknown user or wrong password")
-            if row.locked_until is not None and row.locked_until > now:
-                raise NotAllowed("too many failed attempts; try again in a few minutes")
-            if not org.check_password(row.password_hash, password):
-                row.failed_logins = (row.failed_logins or 0) + 1
-                if row.failed_logins >= max_failures:
-                    row.locked_until, row.failed_logins = now + lock_for, 0
-                failed = True
-            else:
-                row.failed_logins, row.locked_until = 0, None
-                failed = False
-        if failed:
-            raise NotAllowed("unknown user or wrong password")
+    def authenticate(self, username: str, password: str, *, address: str = "unknown", max_failures: int = 5,
+                     lock_for: timedelta = timedelta(minutes=1)) -> User:
+        """Check a password. Repeated failures from one client address lock out that address (for this account
+        only) for `lock_for`, doubling each time; other addresses are not affected. Raises NotAllowed."""
+        self.check_login(username, password, address, max_failures=max_failures, lock_for=lock_for)
         return self.user(username)
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, *, keep_session: str | None = None) -> None:
+        """Set a new password; every session of the user ends (except `keep_session`, the changer's own)."""
         if len(password) < 6:
             raise InvalidInput("a password needs at least 6 characters")
         with self.store.transaction() as s:
             row = org.require_user(s, username)
             row.password_hash = org.hash_password(password)
+            end_user_sessions(s, username, keep_session)
+            forget_failures(s, username)
 
     def create_user(self, username: str, name: str, password: str, *, groups: tuple[str, ...] = (),
                     roles: tuple[str, ...] = ("staff",)) -> User:
@@ -437,6 +426,9 @@ class Engine(Commands):
                 raise NotFound(f"no user {username}")
             row.active = active
             row.failed_logins, row.locked_until = 0, None
+            forget_failures(s, username)
+            if not active:
+                end_user_sessions(s, username)
         return self.user(username)
 
     def create_token(self, username: str) -> str:

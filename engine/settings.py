@@ -28,7 +28,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Language for users who chose none and whose browser asks for none FlowDesk speaks (en, zh_CN)"),
     Setting("FLOWDESK_POLL_SECONDS", "2", "Longest the worker sleeps before looking for due timers again"),
     Setting("FLOWDESK_LEASE_SECONDS", "30", "How long a worker's claim on a timer lasts without a heartbeat"),
-    Setting("FLOWDESK_LOGIN_ATTEMPTS", "5", "Failed logins before the account is locked for a while"),
+    Setting("FLOWDESK_LOGIN_ATTEMPTS", "5",
+            "Failed logins of one account from one address before that address is locked out for it (1 min, doubling)"),
+    Setting("FLOWDESK_SESSION_HOURS", "12", "How long a login session lasts (logout, password change and "
+            "deactivation end it sooner)"),
     Setting("FLOWDESK_PASSWORD_HASH_ROUNDS", "120000",
             "PBKDF2 rounds for new password hashes (the test suite lowers it to stay fast)"),
     Setting("FLOWDESK_TEST_PG", "", "Tests: 1 makes the PostgreSQL tests mandatory (CI sets it)"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine import Definition, Instance, NotAllowed, Task, User
+from engine import Definition, Instance, NotAllowed, NotFound, Task, User
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,10 @@ def require(allowed: bool, message: str) -> None:
     """Refuse with 403 (NotAllowed) unless allowed."""
     if not allowed:
         raise NotAllowed(message)
+
+
+def require_visible(allowed: bool, message: str) -> None:
+    """Refuse a read of something the caller may not see with 404 (NotFound), exactly as if it did not
+    exist: a 403 would tell that the id is real."""
+    if not allowed:
+        raise NotFound(message)

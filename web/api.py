@@ -319,7 +319,7 @@ def tasks() -> Any:
 
 def _visible_task(task_id: str) -> Task:
     task = get_engine().task(task_id)
-    access.require(access.may_read_task(actor(), task), "this task belongs to a group you are not in")
+    access.require_visible(access.may_read_task(actor(), task), f"no task {task_id}")
     return task
 
 

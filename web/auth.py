@@ -9,7 +9,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from engine import Conflict, InvalidInput, NotAllowed, settings
 
 from . import access
-from .security import actor, current_actor, get_engine, log_in, log_out, safe_next
+from .security import actor, client_address, current_actor, get_engine, log_in, log_out, safe_next, session_token
 
 bp = Blueprint("auth", __name__)
 
@@ -24,7 +24,7 @@ def login() -> Any:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     try:
-        user = get_engine().authenticate(username, password,
+        user = get_engine().authenticate(username, password, address=client_address(),
                                          max_failures=settings.get_int("FLOWDESK_LOGIN_ATTEMPTS"))
     except NotAllowed as err:
         return render_template("auth/login.html", next=next_url, username=username, error=err.message), 401
@@ -97,7 +97,8 @@ def reset_password(username: str) -> Any:
     engine.user(username)
     password = request.form.get("password", "")
     try:
-        engine.set_password(username, password)
+        # Every session of that user ends; resetting one's own password keeps the current one.
+        engine.set_password(username, password, keep_session=session_token() if username == who.username else None)
     except InvalidInput as err:
         flash(err.message, "error")
         return render_template("auth/users.html", users=engine.users(),

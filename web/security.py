@@ -59,16 +59,35 @@ def csrf_token() -> str:
     return str(token)
 
 
+SESSION_KEY = "sid"
+
+
 def log_in(username: str) -> None:
-    # A fresh session on login: nothing from before (a planted id, an old token) survives it.
+    # A fresh session on login: nothing from before (a planted id, an old token) survives it. The cookie
+    # carries only a server-side session's token, so ending that session (logout, a password change,
+    # deactivation) makes every copy of the cookie worthless.
     session.clear()
-    session["user"] = username
+    session[SESSION_KEY] = get_engine().start_session(username)
     session.permanent = False
     csrf_token()
 
 
+def session_token() -> str | None:
+    """The server-side session token of this request's cookie, if any."""
+    token = session.get(SESSION_KEY)
+    return str(token) if token else None
+
+
 def log_out() -> None:
+    token = session_token()
+    if token:
+        get_engine().end_session(token)
     session.clear()
+
+
+def client_address() -> str:
+    """The caller's address as the server sees it (a proxy in front must be configured to pass it on)."""
+    return request.remote_addr or "unknown"
 
 
 def bearer_actor() -> Actor:
@@ -104,9 +123,13 @@ def _is_api() -> bool:
 def _before_request() -> Any:
     if _is_api():
         return None  # the api blueprint authenticates by bearer token
-    username = session.get("user")
-    if username:
-        who = actor_for(username)
+    token = session_token()
+    if token:
+        try:
+            username = get_engine().session_user(token).username
+        except NotAllowed:
+            username = None
+        who = actor_for(username) if username else None
         if who is None:
             session.clear()
         else:

@@ -82,6 +82,7 @@ def assign(task_id: str) -> Any:
     who = actor()
     engine = get_engine()
     task = engine.task(task_id)
+    access.require_visible(access.may_read_task(who, task), f"no task {task_id}")
     access.require(access.may_assign_task(who, task), "you do not supervise this task's group")
     assignee = request.form.get("assignee") or None
     engine.assign(task_id, assignee, who.username)

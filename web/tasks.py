@@ -16,9 +16,9 @@ bp = Blueprint("tasks", __name__)
 
 
 def visible_task(engine: Engine, task_id: str) -> Task:
-    """The task, or 403 when the current user may not see it (404 when there is none)."""
+    """The task, or 404 when there is none or the current user may not see it (the same answer)."""
     task = engine.task(task_id)
-    access.require(access.may_read_task(actor(), task), "this task belongs to a group you are not in")
+    access.require_visible(access.may_read_task(actor(), task), f"no task {task_id}")
     return task
 
 

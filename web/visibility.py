@@ -20,10 +20,10 @@ def case_tasks(engine: Engine, instance_id: str) -> list[Task]:
 
 
 def visible_case(engine: Engine, who: Actor, instance_id: str) -> tuple[Instance, list[Task]]:
-    """The case and all its tasks, or 403 when the actor has no part in it (404 when there is none)."""
+    """The case and all its tasks, or 404 when there is none or the actor has no part in it (the same answer)."""
     instance = engine.instance(instance_id)
     tasks = case_tasks(engine, instance_id)
-    access.require(access.may_read_case(who, instance, tasks), "this case belongs to groups you are not in")
+    access.require_visible(access.may_read_case(who, instance, tasks), f"no case {instance_id}")
     return instance, tasks
 
 

@@ -80,13 +80,15 @@ def app(web_engine: Engine) -> Flask:
 def as_user(app: Flask) -> Callable[[str], Browser]:
     """as_user('alice') — a fresh client with a session logged in as that user.
 
-    The session is written directly (password hashing is slow on purpose); test_web_auth covers the form.
+    The server-side session is opened directly (password hashing is slow on purpose); test_web_auth covers
+    the form.
     """
 
     def make(username: str) -> Browser:
         browser = Browser(app.test_client())
+        token = app.extensions["flowdesk"].start_session(username)
         with browser.client.session_transaction() as session:
-            session["user"] = username
+            session["sid"] = token
             session["csrf_token"] = f"csrf-{username}"
         return browser
 

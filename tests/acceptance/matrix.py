@@ -41,6 +41,14 @@ CASES = [(side, action, role, ALLOWED[(side, action)][i])
          for (side, action) in ALLOWED for i, role in enumerate(ROLES)]
 
 
+def refused_with(side: str, action: str, role: str) -> int:
+    """404 where the role may not even see the task or case (the answer for one that does not exist), 403
+    where it sees it but may not act on it. Processes are public, so refusing a start is always 403."""
+    if action == "start":
+        return 403
+    return 403 if ALLOWED[(side, "read_task")][ROLES.index(role)] else 404
+
+
 def case_id(value: Any) -> str:
     return "allowed" if value is True else "refused" if value is False else str(value)
 

@@ -58,7 +58,9 @@ def test_403_404_409_and_422(app: Flask, token: Token, web_engine: Engine) -> No
     instance_id = start_simple(web_engine)
     task = open_task(web_engine, instance_id, "review")
     client = app.test_client()
-    error_of(client.get(f"/api/v1/tasks/{task.id}", headers=token("hana")), 403, "not_allowed")
+    error_of(client.get(f"/api/v1/tasks/{task.id}", headers=token("hana")), 404, "not_found")  # not hers to see
+    error_of(client.post("/api/v1/processes/simple/start", json={"data": {}}, headers=token("audrey")), 403,
+             "not_allowed")
     error_of(client.get("/api/v1/tasks/nope", headers=token("alice")), 404, "not_found")
     error_of(client.get("/api/v1/instances/nope", headers=token("alice")), 404, "not_found")
     error_of(client.get("/api/v1/no/such/route", headers=token("alice")), 404, "not_found")
