@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -31,7 +32,8 @@ def validate(form: Mapping[str, Any], data: Any) -> dict[str, Any]:
         raise FormInvalid({"(form)": ["the submitted data must be an object"]})
     props = form.get("properties", {}) or {}
     kept = {k: v for k, v in data.items() if k in props} if props else dict(data)
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {label: ["not a finite number (NaN and Infinity cannot be stored)"]
+                                    for label in non_finite(kept)}
     for err in Draft202012Validator(form, format_checker=_FORMATS).iter_errors(kept):
         if err.validator == "required" and isinstance(err.validator_value, list):
             missing = [f for f in err.validator_value if f not in (err.instance or {})]
@@ -44,6 +46,24 @@ def validate(form: Mapping[str, Any], data: Any) -> dict[str, Any]:
     if errors:
         raise FormInvalid(errors)
     return kept
+
+
+def require_finite(data: Any) -> None:
+    """FormInvalid naming every NaN or infinite number in data (also where no form checks it)."""
+    bad = non_finite(data)
+    if bad:
+        raise FormInvalid({label: ["not a finite number (NaN and Infinity cannot be stored)"] for label in bad})
+
+
+def non_finite(value: Any, path: str = "") -> list[str]:
+    """The dotted paths of every NaN or infinite float inside value (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [path or "(form)"]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in non_finite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{path}.{i}" if path else str(i))]
+    return []
 
 
 def _friendly(message: str, validator: Any) -> str:

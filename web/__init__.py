@@ -10,7 +10,7 @@ from flask import Flask, jsonify
 
 from engine import Engine
 
-from . import errors, i18n, metrics, security, views
+from . import errors, guard, i18n, metrics, security, views
 from .api import bp as api_bp
 from .audit import bp as audit_bp
 from .auth import bp as auth_bp
@@ -50,6 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["TIMEZONE"] = app.config["TIMEZONE"] or engine.default_timezone()
 
     metrics.install(app, engine)  # first, so its timer starts before any other hook answers
+    guard.install(app)
     security.install(app)
     i18n.install(app)
     views.install(app)

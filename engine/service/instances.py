@@ -36,6 +36,7 @@ class InstanceCommands(Settling):
         loaded = self._loaded(definition)
         manifest = loaded.package.manifest
         payload = dict(data)
+        forms.require_finite(payload)
         if validate:
             start_form = loaded.package.form(manifest.get("start_form"))
             if start_form is not None:
