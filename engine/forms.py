@@ -9,11 +9,59 @@ from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from .errors import FormInvalid
 
 _FORMATS = FormatChecker()
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+def _no_retrieval(uri: str) -> Resource[Any]:
+    # jsonschema would otherwise fetch an unknown http(s) reference: a form could make the server call out.
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+# Every form is validated against this registry: nothing outside the form itself can be resolved.
+SAFE_REGISTRY: Registry[Any] = Registry(retrieve=_no_retrieval)  # type: ignore[call-arg]
+
+
+def validator(form: Mapping[str, Any]) -> Draft202012Validator:
+    """A validator for the form that resolves references only inside it and never reaches the network."""
+    return Draft202012Validator(form, format_checker=_FORMATS, registry=SAFE_REGISTRY)
+
+
+def reference_problems(form: Any) -> list[tuple[str, str]]:
+    """(where, message) for every $ref / $dynamicRef of the form that does not resolve inside the form."""
+    found: list[tuple[str, str]] = []
+    resolver = validator(form if isinstance(form, Mapping) else {})._resolver  # noqa: SLF001 - referencing's own
+    for where, keyword, ref in _references(form, ""):
+        if not ref.startswith("#"):
+            found.append((where, f"{keyword} {ref!r} points outside the form; only references inside it "
+                                 "('#/$defs/...') are allowed"))
+            continue
+        try:
+            resolver.lookup(ref)
+        except Unresolvable:
+            found.append((where, f"{keyword} {ref!r} points to nothing the form defines"))
+    return found
+
+
+def _references(node: Any, where: str) -> list[tuple[str, str, str]]:
+    refs: list[tuple[str, str, str]] = []
+    if isinstance(node, Mapping):
+        for keyword in ("$ref", "$dynamicRef"):
+            value = node.get(keyword)
+            if isinstance(value, str):
+                refs.append((where or "/", keyword, value))
+        for key, value in node.items():
+            if key not in ("enum", "const", "default", "examples"):
+                refs.extend(_references(value, f"{where}/{key}"))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            refs.extend(_references(value, f"{where}/{i}"))
+    return refs
 
 
 def with_choices(form: Mapping[str, Any], choices: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -34,7 +82,14 @@ def validate(form: Mapping[str, Any], data: Any) -> dict[str, Any]:
     kept = {k: v for k, v in data.items() if k in props} if props else dict(data)
     errors: dict[str, list[str]] = {label: ["not a finite number (NaN and Infinity cannot be stored)"]
                                     for label in non_finite(kept)}
-    for err in Draft202012Validator(form, format_checker=_FORMATS).iter_errors(kept):
+    try:
+        found = list(validator(form).iter_errors(kept))
+    except Unresolvable as unresolvable:
+        # Only a form deployed before references were checked can get here.
+        ref = getattr(unresolvable, "ref", "?")
+        raise FormInvalid({"(form)": [f"the form refers to {ref!r}, which it does not define; "
+                                      "a process designer must fix the form"]}) from unresolvable
+    for err in found:
         if err.validator == "required" and isinstance(err.validator_value, list):
             missing = [f for f in err.validator_value if f not in (err.instance or {})]
             for f in missing:

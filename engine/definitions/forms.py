@@ -8,6 +8,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from ..forms import reference_problems
 from .checker import Checker
 
 
@@ -30,5 +31,8 @@ def _check_forms(chk: Checker, manifest: dict[str, Any]) -> None:
             continue
         if not isinstance(schema, dict) or schema.get("type") != "object":
             chk.add(form, "a form must be a JSON Schema of type 'object'")
+            continue
+        for where, message in reference_problems(schema):
+            chk.add(form, message, element=where)
 
 
