@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import settings
+
 # One (opening, closing) interval per weekday, or None when closed. A closing time of 00:00 means
 # midnight at the end of the day, which is how "24:00" in config is kept.
 DayHours = tuple[time, time] | None
@@ -30,6 +32,32 @@ _DURATION_RE = re.compile(
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
 _CALENDAR_UNITS_RE = re.compile(r"^P[^T]*[YM]")  # Y or M before the T: years or months
+_UNIT_SECONDS = {"weeks": 7 * 86400.0, "days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
+
+
+def max_duration_days() -> int:
+    """The longest duration, and the furthest date from now, that process data and manifests may give."""
+    return settings.get_int("FLOWDESK_MAX_DURATION_DAYS")
+
+
+def _bounded_parts(text: str, match: re.Match[str]) -> dict[str, float]:
+    """The duration's parts as floats, refused before any arithmetic when the whole is over the maximum
+    (a 12-digit hour count would otherwise overflow timedelta, and business days would be walked one by one)."""
+    parts = {unit: float(value) for unit, value in match.groupdict().items() if value is not None}
+    limit = max_duration_days()
+    if sum(_UNIT_SECONDS[unit] * value for unit, value in parts.items()) > limit * 86400.0:
+        raise ValueError(f"duration {text.strip()[:40]!r} is longer than the maximum of {limit} days "
+                         "(FLOWDESK_MAX_DURATION_DAYS)")
+    return parts
+
+
+def check_date(value: datetime, now: datetime) -> datetime:
+    """The date-time, unless it lies further than the maximum duration from now (ValueError)."""
+    limit = max_duration_days()
+    if abs((value - now).total_seconds()) > limit * 86400.0:
+        raise ValueError(f"date-time {value.isoformat()} is more than {limit} days from now "
+                         "(FLOWDESK_MAX_DURATION_DAYS)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -126,7 +154,7 @@ class BusinessCalendar:
         if match is None:
             parse_iso_duration(text)  # raises the precise error
             raise ValueError(f"invalid ISO 8601 duration {text!r}")
-        parts = {unit: float(value) for unit, value in match.groupdict().items() if value is not None}
+        parts = _bounded_parts(text, match)
         days = parts.pop("days", 0.0) + 5 * parts.pop("weeks", 0.0)
         if days != int(days):
             raise ValueError(f"duration {text!r}: business days must be whole")
@@ -206,9 +234,8 @@ def parse_iso_duration(text: str) -> timedelta:
     if match is None:
         if isinstance(text, str) and _CALENDAR_UNITS_RE.match(text.strip()):
             raise ValueError(f"duration {text!r} uses months or years, which are ambiguous in business time")
-        raise ValueError(f"invalid ISO 8601 duration {text!r} (expected e.g. PT4H, P3D, P1DT2H)")
-    parts = {unit: float(value) for unit, value in match.groupdict().items() if value is not None}
-    return timedelta(**parts)
+        raise ValueError(f"invalid ISO 8601 duration {str(text)[:40]!r} (expected e.g. PT4H, P3D, P1DT2H)")
+    return timedelta(**_bounded_parts(text, match))
 
 
 def _parse_hours(name: str, day: str, value: object) -> DayHours:

@@ -34,6 +34,9 @@ SETTINGS: tuple[Setting, ...] = (
             "deactivation end it sooner)"),
     Setting("FLOWDESK_PASSWORD_HASH_ROUNDS", "120000",
             "PBKDF2 rounds for new password hashes (the test suite lowers it to stay fast)"),
+    Setting("FLOWDESK_MAX_DURATION_DAYS", "3650",
+            "Longest duration, and furthest date from now, that a due time or timer from case data or a "
+            "manifest may give; longer ones fail the process with a clear message"),
     Setting("FLOWDESK_TEST_PG", "", "Tests: 1 makes the PostgreSQL tests mandatory (CI sets it)"),
     Setting("FLOWDESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test",
             "Tests: the PostgreSQL database the PostgreSQL tests use"),

@@ -11,6 +11,7 @@ from .bpmn import _check_bpmn, _check_tasks_against_bpmn
 from .checker import Checker
 from .dataflow import check_dataflow
 from .dmn import check_dmn_files
+from .durations import _check_durations
 from .expression_check import HELPER_NAMES, check_bpmn_expressions, check_manifest_expressions
 from .forms import _check_forms
 from .manifest import _check_manifest, _yaml_lines, schema_problems
@@ -64,6 +65,7 @@ def check_files(files: dict[str, str], *, label: str = "", calendars: Iterable[s
     if bpmn_parses:
         check_bpmn_expressions(chk, str(bpmn_file))
     check_manifest_expressions(chk, manifest)
+    _check_durations(chk, manifest)
     if compiled is not None:
         _check_tasks_against_bpmn(chk, manifest, compiled)
         check_dataflow(chk, manifest)

@@ -63,7 +63,10 @@ def expression_helpers(now: datetime, cal: BusinessCalendar | None) -> dict[str,
             raise ExpressionError(f"add_duration: {err}") from err
         if base.tzinfo is None:
             base = base.replace(tzinfo=zone)
-        return (base + delta).astimezone(UTC).isoformat()
+        try:
+            return (base + delta).astimezone(UTC).isoformat()
+        except OverflowError as err:
+            raise ExpressionError(f"add_duration: {start!r} + {duration!r} is beyond the last date") from err
 
     return {
         "now": lambda: now.isoformat(),

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import forms, org, runtime
-from ..calendar import BusinessCalendar, parse_iso_duration
+from ..calendar import BusinessCalendar, check_date, parse_iso_duration
 from ..errors import (
     ProcessFailed,
 )
@@ -35,11 +35,14 @@ def apply_calendars(run: runtime.Run, manifest: Mapping[str, Any], cals: Mapping
         cal_name = (rules.get(timer.element_id) or {}).get("calendar")
         if cal_name and cal_name in cals and run.timer_needs_calendar(timer.task_id):
             text = run.timer_duration(timer.task_id)
-            if text is not None:
-                run.set_timer_due(timer.task_id, cals[cal_name].add_iso(now, text))
-            else:
-                plain = timer.due_at - now
-                run.set_timer_due(timer.task_id, cals[cal_name].add(now, max(plain, timedelta(0))))
+            try:
+                if text is not None:
+                    run.set_timer_due(timer.task_id, cals[cal_name].add_iso(now, text))
+                else:
+                    plain = timer.due_at - now
+                    run.set_timer_due(timer.task_id, cals[cal_name].add(now, max(plain, timedelta(0))))
+            except (ValueError, OverflowError) as err:
+                raise ProcessFailed(f"timer {timer.element_id}: {err}", timer.element_id) from err
 
 
 def _correlation_key(correlations: Mapping[str, Any]) -> str | None:
@@ -164,16 +167,19 @@ class Settling(CommandCore):
         cal = cals.get(cfg.get("calendar", ""))
         if text.startswith("P"):
             try:
-                delta = parse_iso_duration(text)
+                delta = parse_iso_duration(text)  # bounded: refused before any arithmetic when too long
+                return cal.add_iso(now, text) if cal else now + delta
             except ValueError as err:
                 raise ProcessFailed(f"due time of {task.element_id}: {err}", task.element_id) from err
-            return cal.add_iso(now, text) if cal else now + delta
         try:
             due = datetime.fromisoformat(text)
         except ValueError as err:
-            raise ProcessFailed(f"due time of {task.element_id}: {text!r} is not a duration or date-time",
+            raise ProcessFailed(f"due time of {task.element_id}: {text[:40]!r} is not a duration or date-time",
                                 task.element_id) from err
-        return due if due.tzinfo else due.replace(tzinfo=cal.zone if cal else UTC)
+        try:
+            return check_date(due if due.tzinfo else due.replace(tzinfo=cal.zone if cal else UTC), now)
+        except (ValueError, OverflowError) as err:
+            raise ProcessFailed(f"due time of {task.element_id}: {err}", task.element_id) from err
 
     def _priority(self, cfg: Mapping[str, Any], task: runtime.ReadyTask) -> int:
         spec = cfg.get("priority", 0)
