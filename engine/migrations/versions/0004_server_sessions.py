@@ -1,7 +1,7 @@
 """Login sessions kept on the server (so they can be ended) and failed logins per account and address.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: user_locale
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import engine.store
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "user_locale"
 branch_labels = None
 depends_on = None
 
