@@ -1,7 +1,7 @@
 """Login sessions kept on the server (so they can be ended) and failed logins per account and address.
 
-Revision ID: 0004
-Revises: user_locale
+Revision ID: server_sessions
+Revises: group_names
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import engine.store
 
-revision = "0004"
-down_revision = "user_locale"
+revision = "server_sessions"
+down_revision = "group_names"
 branch_labels = None
 depends_on = None
 
