@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from .archive import load_yaml
 from .errors import Problem
 
 LOCALES_DIR = "locales/"
@@ -163,7 +164,7 @@ def load(files: Mapping[str, str], manifest: Mapping[str, Any], locale: str | No
     if path is None:
         return None
     try:
-        texts = yaml.safe_load(files[path]) or {}
+        texts = load_yaml(files[path]) or {}
     except yaml.YAMLError:
         return None  # refused at deploy; a stored package always parses
     if not isinstance(texts, Mapping):
@@ -194,7 +195,7 @@ def check(files: Mapping[str, str], facts: PackageFacts) -> tuple[list[Problem],
             errors.append(Problem(path, "a locale file is named locales/<locale>.yaml, e.g. locales/zh_CN.yaml"))
             continue
         try:
-            texts = yaml.safe_load(files[path]) or {}
+            texts = load_yaml(files[path]) or {}
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             errors.append(Problem(path, f"not valid YAML: {getattr(err, 'problem', err)}", None,

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import settings
+from .archive import load_yaml
 from .calendar import BusinessCalendar
 from .definitions import _yaml_lines, load_schema, schema_problems
 from .errors import InvalidInput, PackageInvalid, Problem
@@ -50,7 +51,7 @@ def load_org_file(path: str | Path) -> dict[str, Any]:
     except OSError as err:
         raise PackageInvalid([Problem(label, f"cannot read: {err.strerror}")]) from err
     try:
-        org = yaml.safe_load(text)
+        org = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise PackageInvalid([Problem(label, f"not valid YAML: {err}", line=mark.line + 1 if mark else None)]) from err

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from ..archive import load_yaml
 from .camunda import apply_camunda
 from .checker import Checker
 from .package import MANIFEST, load_schema
@@ -53,7 +54,7 @@ def _check_manifest(chk: Checker) -> dict[str, Any] | None:
         chk.add(MANIFEST, "missing manifest")
         return None
     try:
-        manifest = yaml.safe_load(text)
+        manifest = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         chk.add(MANIFEST, f"not valid YAML: {getattr(err, 'problem', err)}",

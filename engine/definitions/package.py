@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..archive import TooLarge, package_paths, read_zip_entry
 from ..errors import PackageInvalid, Problem
 from ..runtime import CompiledProcess, compile_process
 
@@ -79,15 +80,17 @@ def read_package_files(root: Path) -> dict[str, str]:
     """Every text file of a package, keyed by its path relative to the package root."""
     files: dict[str, str] = {}
     problems: list[Problem] = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix in PACKAGE_SUFFIXES:
-            rel = path.relative_to(root).as_posix()
-            try:
-                files[rel] = path.read_bytes().decode("utf-8")
-            except UnicodeDecodeError as err:
-                problems.append(Problem(rel, f"not UTF-8 text (byte {err.start}): save the file as UTF-8"))
-            except OSError as err:
-                problems.append(Problem(rel, f"cannot be read ({err.strerror or err})"))
+    for path, refused in package_paths(root, PACKAGE_SUFFIXES):
+        rel = path.relative_to(root).as_posix()
+        if refused:
+            problems.append(Problem(rel, refused))
+            continue
+        try:
+            files[rel] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            problems.append(Problem(rel, f"not UTF-8 text (byte {err.start}): save the file as UTF-8"))
+        except OSError as err:
+            problems.append(Problem(rel, f"cannot be read ({err.strerror or err})"))
     if problems:
         raise PackageInvalid(problems)
     return files
@@ -130,12 +133,17 @@ def read_package_archive(data: bytes, label: str = "archive") -> dict[str, str]:
     tops = {name.split("/")[0] for name in wanted}
     prefix = next(iter(tops)) + "/" if len(tops) == 1 and MANIFEST not in wanted and "/" in next(iter(wanted)) else ""
     files: dict[str, str] = {}
+    unpacked = 0
     for name, info in sorted(wanted.items()):
         try:
-            raw = archive.read(info)
+            raw = read_zip_entry(archive, info, ARCHIVE_MAX_BYTES - unpacked)
+        except TooLarge as err:
+            problems.append(Problem(label, str(err), name))
+            break
         except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, EOFError) as err:
             problems.append(Problem(label, f"cannot be unpacked ({err})", name))
             continue
+        unpacked += len(raw)
         if len(raw) != info.file_size:  # a forged size in the directory must not get past the limit
             problems.append(Problem(label, "size does not match the archive's directory", name))
             continue
