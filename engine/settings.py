@@ -34,6 +34,10 @@ SETTINGS: tuple[Setting, ...] = (
             "deactivation end it sooner)"),
     Setting("FLOWDESK_PASSWORD_HASH_ROUNDS", "120000",
             "PBKDF2 rounds for new password hashes (the test suite lowers it to stay fast)"),
+    Setting("FLOWDESK_METRICS_TOKEN", "",
+            "Bearer token that /metrics requires; when empty, /metrics answers only to this machine (loopback)"),
+    Setting("FLOWDESK_SECURE_COOKIES", "auto",
+            "Mark session cookies Secure: auto (when the request came over HTTPS), 1 (always) or 0 (never)"),
     Setting("FLOWDESK_MAX_DURATION_DAYS", "3650",
             "Longest duration, and furthest date from now, that a due time or timer from case data or a "
             "manifest may give; longer ones fail the process with a clear message"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from engine import Engine
+from engine import Engine, settings
 
 from . import errors, guard, i18n, metrics, security, views
 from .api import bp as api_bp
@@ -26,7 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Config keys: ENGINE (an Engine to use, e.g. in tests), DATABASE_URL (else the engine's setting),
     SECRET_KEY, TIMEZONE (how times are shown and date-time fields read; default: the zone of the
     engine's default business calendar, else UTC),
-    DUE_SOON_HOURS (what "due soon" means; default 8), PAGE_SIZE (task list page size; default 25).
+    DUE_SOON_HOURS (what "due soon" means; default 8), PAGE_SIZE (task list page size; default 25),
+    METRICS_TOKEN and SECURE_COOKIES (else FLOWDESK_METRICS_TOKEN and FLOWDESK_SECURE_COOKIES).
     """
     app = Flask(__name__)
     app.config.from_mapping(
@@ -42,6 +43,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     if config:
         app.config.from_mapping(config)
+    app.config.setdefault("METRICS_TOKEN", settings.get("FLOWDESK_METRICS_TOKEN") or None)
+    app.config.setdefault("SECURE_COOKIES", settings.get("FLOWDESK_SECURE_COOKIES"))
     if not app.config.get("SECRET_KEY"):
         # Like FLOWDESK_SECRET_KEY left empty: sessions last as long as this process.
         app.config["SECRET_KEY"] = secrets.token_hex(32)

@@ -6,6 +6,7 @@ at scrape time, so they include work done by other processes (workers, the CLI).
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -68,4 +69,27 @@ def install(app: Flask, engine: Engine) -> None:
 
     @app.get("/metrics")
     def metrics() -> Any:
+        refused = scrape_refused(app.config.get("METRICS_TOKEN"))
+        if refused is not None:
+            return refused
         return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def scrape_refused(token: str | None) -> Response | None:
+    """None when this request may read /metrics: with FLOWDESK_METRICS_TOKEN set, it must send
+    `Authorization: Bearer <token>`; without one, only this machine (loopback) may scrape."""
+    if token:
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode()):
+            return None
+        response = Response("send the metrics token as 'Authorization: Bearer <token>'\n", 401,
+                            mimetype="text/plain")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="flowdesk-metrics"'
+        return response
+    if request.remote_addr in LOOPBACK:
+        return None
+    return Response("metrics are served to this machine only; set FLOWDESK_METRICS_TOKEN to scrape from "
+                    "elsewhere\n", 403, mimetype="text/plain")

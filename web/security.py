@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import Unauthorized
 
 from engine import Engine, NotAllowed, NotFound
@@ -162,7 +163,21 @@ def _headers(response: Response) -> Response:
     return response
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Session cookies marked Secure per SECURE_COOKIES: "auto" when the request came over HTTPS (behind a
+    proxy, have it pass the scheme on), "1" always, "0" never."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        mode = str(app.config.get("SECURE_COOKIES") or "auto").lower()
+        if mode in ("1", "true", "yes", "on"):
+            return True
+        if mode in ("0", "false", "no", "off"):
+            return False
+        return bool(request) and request.is_secure
+
+
 def install(app: Flask) -> None:
+    app.session_interface = SessionCookies()
     app.before_request(_before_request)
     app.after_request(_headers)
     app.jinja_env.globals["csrf_token"] = csrf_token
