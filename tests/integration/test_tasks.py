@@ -187,7 +187,8 @@ def test_import_in_a_script_task_is_refused_at_deploy(engine: Engine, tmp_path) 
 
 def test_a_script_that_fails_at_run_time_names_its_element_and_changes_nothing(engine: Engine, tmp_path) -> None:
     pkg = copy_package("simple", tmp_path)
-    edit(pkg / "simple.bpmn", "score = len(subject) * 2", "score = missing_value * 2")
+    # a key no data has: validation cannot know it (a name nobody sets is refused at deploy since the data-flow check)
+    edit(pkg / "simple.bpmn", "score = len(subject) * 2", "score = {'known': 1}['missing_value'] * 2")
     engine.deploy(pkg)
     instance_id = start_simple(engine)
     review = open_task(engine, instance_id, "review")
