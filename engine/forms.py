@@ -91,13 +91,13 @@ def validate(form: Mapping[str, Any], data: Any) -> dict[str, Any]:
                                       "a process designer must fix the form"]}) from unresolvable
     for err in found:
         if err.validator == "required" and isinstance(err.validator_value, list):
+            # jsonschema reports each missing property as its own error, each naming the whole list
             missing = [f for f in err.validator_value if f not in (err.instance or {})]
             for f in missing:
-                label = ".".join([*map(str, err.absolute_path), f])
-                errors.setdefault(label, []).append("this field is required")
+                _add(errors, ".".join([*map(str, err.absolute_path), f]), "this field is required")
             continue
         label = ".".join(str(p) for p in err.absolute_path) or "(form)"
-        errors.setdefault(label, []).append(_friendly(err.message, err.validator))
+        _add(errors, label, _friendly(err.message, err.validator))
     if errors:
         raise FormInvalid(errors)
     return kept
@@ -119,6 +119,13 @@ def non_finite(value: Any, path: str = "") -> list[str]:
     if isinstance(value, list | tuple):
         return [p for i, v in enumerate(value) for p in non_finite(v, f"{path}.{i}" if path else str(i))]
     return []
+
+
+def _add(errors: dict[str, list[str]], field: str, message: str) -> None:
+    """Each message once per field."""
+    messages = errors.setdefault(field, [])
+    if message not in messages:
+        messages.append(message)
 
 
 def _friendly(message: str, validator: Any) -> str:

@@ -68,7 +68,7 @@ def start(process_id: str) -> Any:
             return redirect(url_for("cases.show", instance_id=instance.id), 303)
     fields = forms.build(i18n.start_form(definition), submitted=request.form, errors=errors, tz=zone())
     return render_template("cases/start.html", definition=definition, fields=fields,
-                           form_errors=errors.get("(form)", [])), 422
+                           form_errors=forms.summary(fields, errors)), 422
 
 
 @bp.get("/cases")

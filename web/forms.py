@@ -198,13 +198,48 @@ class Conversion:
         for err in Draft202012Validator(schema, format_checker=FormatChecker()).iter_errors(self.data):
             if err.validator == "required" and isinstance(err.validator_value, list):
                 for missing in [f for f in err.validator_value if f not in (err.instance or {})]:
-                    found.setdefault(".".join([*map(str, err.absolute_path), missing]), []).append(
-                        "this field is required")
+                    _add(found, ".".join([*map(str, err.absolute_path), missing]), "this field is required")
                 continue
             label = ".".join(str(p) for p in err.absolute_path) or "(form)"
             if not any(label == k or label.startswith(k + ".") for k in self.errors):
-                found.setdefault(label, []).append(err.message)
+                _add(found, label, err.message)
         return {**found, **self.errors}
+
+
+def _add(errors: dict[str, list[str]], name: str, message: str) -> None:
+    messages = errors.setdefault(name, [])
+    if message not in messages:
+        messages.append(message)
+
+
+def summary(fields: list[Field], errors: Mapping[str, list[str]] | None) -> list[tuple[str, str, str]]:
+    """Every error once, for the list at the top of a refused form: (anchor id or "", label, message).
+
+    Errors are matched to the field that shows them, in the form's order; any left over (the form as a
+    whole, a path no field shows) are listed without a link."""
+    errors = errors or {}
+    out: list[tuple[str, str, str]] = []
+    shown: set[str] = set()
+
+    def walk(items: list[Field], parents: str) -> None:
+        for f in items:
+            label = f"{parents}{f.label}"
+            if f.widget == "object":
+                for message in errors.get(f.name, []):
+                    out.append((f.id, label, message))
+                shown.add(f.name)
+                walk(f.children, label + " › ")
+                continue
+            for path, messages in errors.items():
+                if path == f.name or path.startswith(f.name + "."):
+                    shown.add(path)
+                    out.extend((f.id, label, m) for m in messages)
+
+    walk(fields, "")
+    for path, messages in errors.items():
+        if path not in shown:
+            out.extend(("", "" if path == "(form)" else humanize(path), m) for m in messages)
+    return out
 
 
 def parse(schema: Mapping[str, Any], form: MultiDict[str, str], *, tz: ZoneInfo | None = None) -> Conversion:

@@ -62,7 +62,7 @@ def render_task(task: Task, *, submitted: Any = None, errors: dict[str, list[str
     who = actor()
     engine = get_engine()
     fields = forms.build(i18n.task_form(task), submitted=submitted, errors=errors, tz=zone())
-    form_errors = (errors or {}).get("(form)", [])
+    form_errors = forms.summary(fields, errors)
     groups = {g.id: g for g in engine.groups()}
     return render_template(
         "tasks/task.html", task=task, fields=fields, errors=errors or {}, form_errors=form_errors,

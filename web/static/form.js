@@ -14,3 +14,7 @@ document.querySelectorAll("fieldset.array").forEach(function (set) {
     input.focus();
   });
 });
+
+// A refused form: move the focus to the summary of its problems, so screen readers and keyboards start there.
+var problems = document.getElementById("form-errors");
+if (problems) problems.focus();
