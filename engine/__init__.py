@@ -11,10 +11,11 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from . import audit, locales, org
+from . import audit, facts, locales, org
 from .clock import Clock, FakeClock, SystemClock
 from .errors import (
     Conflict,
+    DuplicateBusinessKey,
     EngineError,
     FormInvalid,
     InvalidInput,
@@ -26,6 +27,7 @@ from .errors import (
     TaskHeldByOther,
     TaskNotReady,
 )
+from .facts import Fact, RelatedCase, TaskView
 from .locales import Translations
 from .locales import normalize as normalize_locale
 from .model import Definition, DeployResult, Event, Group, Instance, Message, Task, Timer, User
@@ -47,10 +49,10 @@ from .store import (
 )
 
 __all__ = [
-    "Clock", "Conflict", "Definition", "DeployResult", "Engine", "EngineError", "Event", "FakeClock",
-    "FormInvalid", "Group", "Instance", "InvalidInput", "Message", "NotAllowed", "NotFound", "PackageInvalid",
-    "Problem", "ProcessFailed", "SystemClock", "Task", "TaskHeldByOther", "TaskNotReady", "Timer", "Translations",
-    "User", "normalize_locale",
+    "Clock", "Conflict", "Definition", "DeployResult", "DuplicateBusinessKey", "Engine", "EngineError", "Event",
+    "Fact", "FakeClock", "FormInvalid", "Group", "Instance", "InvalidInput", "Message", "NotAllowed", "NotFound",
+    "PackageInvalid", "Problem", "ProcessFailed", "RelatedCase", "SystemClock", "Task", "TaskHeldByOther",
+    "TaskNotReady", "TaskView", "Timer", "Translations", "User", "normalize_locale",
 ]
 
 
@@ -301,6 +303,32 @@ class Engine(Commands, Sessions):
         return Task(row.id, row.instance_id, row.process_id, row.element_id, row.name, row.lane, row.group_id,
                     row.assignee, row.status, row.due_at, row.priority, dict(row.form or {}), row.created_at,
                     row.title, row.completed_at, row.completed_by, fields, data)
+
+    def task_view(self, task_id: str) -> TaskView:
+        """What the task shows first (`show:`), labelled from the forms, and its form's defaults from the case."""
+        with self.store.read() as s:
+            row = s.get(TaskRow, task_id)
+            if row is None:
+                raise NotFound(f"no task {task_id}")
+            inst = s.get(InstanceRow, row.instance_id)
+            definition = s.get(DefinitionRow, inst.definition_id) if inst is not None else None
+            if inst is None or definition is None:
+                return TaskView()
+            package = self._loaded(definition).package
+            manifest = package.manifest
+            forms = [package.form(manifest.get("start_form")),
+                     *(package.form(c.get("form")) for c in (manifest.get("tasks") or {}).values())]
+            cal_name = ((manifest.get("tasks") or {}).get(row.element_id) or {}).get("calendar")
+            cal = org.calendars(s).get(cal_name) if cal_name else None
+            zone = cal.timezone if cal else self.default_timezone()
+            return facts.task_view(manifest, row.element_id, dict(inst.data or {}), facts.form_labels(forms), zone)
+
+    def related_cases(self, instance_id: str) -> list[RelatedCase]:
+        """The cases this one follows and led to (complaint, return visit, follow-up; repair, return visit)."""
+        with self.store.read() as s:
+            if s.get(InstanceRow, instance_id) is None:
+                raise NotFound(f"no case {instance_id}")
+            return facts.related_cases(s, instance_id)
 
     def history(self, instance_id: str) -> list[Event]:
         with self.store.read() as s:

@@ -91,6 +91,24 @@ class Conflict(EngineError):
     code = "conflict"
 
 
+class DuplicateBusinessKey(Conflict):
+    """A process already has a case with this business key (say a complaint number); carries that case."""
+
+    code = "duplicate_business_key"
+
+    def __init__(self, process_id: str, business_key: str, existing_instance_id: str, field: str | None = None) -> None:
+        super().__init__(f"{process_id} already has a case {business_key!r}: {existing_instance_id}")
+        self.process_id = process_id
+        self.business_key = business_key
+        self.existing_instance_id = existing_instance_id
+        self.field = field  # the form field the key comes from, when it is one
+
+    @property
+    def details(self) -> object:
+        return {"process_id": self.process_id, "business_key": self.business_key, "field": self.field,
+                "existing_instance_id": self.existing_instance_id}
+
+
 class TaskNotReady(Conflict):
     code = "task_not_ready"
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
@@ -77,10 +77,15 @@ class DefinitionRow(Base):
 
 class InstanceRow(Base):
     __tablename__ = "instances"
+    # One case per business key and process (a complaint number is given once): `unique_key` repeats the
+    # business key of processes that demand uniqueness (the default) and is NULL for the others and for
+    # cases without a key, which may be many.
+    __table_args__ = (Index("ux_instances_process_unique_key", "process_id", "unique_key", unique=True),)
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("definitions.id"), index=True)
     process_id: Mapped[str] = mapped_column(String(64), index=True)
     business_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    unique_key: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[str] = mapped_column(String(20), index=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -324,6 +329,12 @@ class Store:
                 yield session
         except StaleDataError as err:
             raise Conflict("the case was changed by someone else at the same time; nothing was saved") from err
+        except IntegrityError as err:
+            from . import keys  # keys reads InstanceRow from here
+
+            if keys.is_duplicate(err):
+                raise keys.raced() from err
+            raise
         except OperationalError as err:
             if _is_lock_or_serialization(err):
                 raise Conflict("the database was busy with a concurrent change; try again") from err

@@ -10,7 +10,7 @@ from flask import Flask, jsonify
 
 from engine import Engine, settings
 
-from . import errors, guard, i18n, metrics, security, views
+from . import display, errors, guard, i18n, metrics, security, views
 from .api import bp as api_bp
 from .audit import bp as audit_bp
 from .auth import bp as auth_bp
@@ -57,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.install(app)
     i18n.install(app)
     views.install(app)
+    display.install(app)
     errors.install(app)
     for bp in (auth_bp, tasks_bp, cases_bp, supervisor_bp, designer_bp, api_bp, audit_bp):
         app.register_blueprint(bp)

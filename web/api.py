@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, request, url_for
 
-from engine import Definition, Event, Instance, InvalidInput, Task, Timer
+from engine import Definition, DuplicateBusinessKey, Event, Instance, InvalidInput, Task, Timer
 
 from . import access, visibility, worklists
 from .openapi import document, query_parameters
@@ -182,7 +182,13 @@ def start(process_id: str) -> Any:
     definition = engine.definition(process_id)
     who = actor()
     access.require(access.may_start(who, definition), f"{who.username} may not start {process_id}")
-    instance = engine.start(process_id, _data(_body()), who.username)
+    try:
+        instance = engine.start(process_id, _data(_body()), who.username)
+    except DuplicateBusinessKey as err:
+        details = {"process_id": err.process_id, "business_key": err.business_key, "field": err.field,
+                   "existing_instance_id": err.existing_instance_id,
+                   "existing_url": url_for("api.instance", instance_id=err.existing_instance_id)}
+        return jsonify(error=err.code, message=err.message, details=details), 409
     tasks = visibility.case_tasks(engine, instance.id)
     return jsonify(instance_json(instance, detail=True, tasks=tasks)), 201
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from engine import Definition, Engine, FormInvalid, InvalidInput
+from engine import Definition, DuplicateBusinessKey, Engine, FormInvalid, InvalidInput, Instance, NotFound
 
 from . import access, forms, i18n, visibility, worklists
 from .security import actor, get_engine
@@ -58,17 +58,29 @@ def start(process_id: str) -> Any:
     schema = definition.start_form or {"type": "object", "properties": {}}
     converted = forms.parse(schema, request.form, tz=zone())
     errors: dict[str, list[str]] | None = converted.all_errors(schema) if converted.errors else None
+    existing: Instance | None = None
+    status = 422
     if errors is None:
         try:
             instance = engine.start(process_id, converted.data, actor().username)
         except FormInvalid as err:
             errors = err.field_errors
+        except DuplicateBusinessKey as err:
+            errors = {(err.field or "(form)"): [f"{err.business_key} is already used by another case"]}
+            existing, status = _existing(engine, err.existing_instance_id), 409
         else:
             flash(f"Case started: {instance.title or instance.id}.")
             return redirect(url_for("cases.show", instance_id=instance.id), 303)
     fields = forms.build(i18n.start_form(definition), submitted=request.form, errors=errors, tz=zone())
-    return render_template("cases/start.html", definition=definition, fields=fields,
-                           form_errors=forms.summary(fields, errors)), 422
+    return render_template("cases/start.html", definition=definition, fields=fields, existing=existing,
+                           form_errors=forms.summary(fields, errors)), status
+
+
+def _existing(engine: Engine, instance_id: str) -> Instance | None:
+    try:
+        return engine.instance(instance_id)
+    except NotFound:
+        return None
 
 
 @bp.get("/cases")
@@ -109,7 +121,7 @@ def show(instance_id: str) -> Any:
         "cases/case.html", instance=instance, open_tasks=open_tasks, timers=engine.timers(instance_id=instance_id),
         history=engine.history(instance_id), names=names, users=users, words=EVENT_WORDS,
         labels=field_labels(engine, instance.process_id), data=data, customer=customer, diagram=diagram,
-        readable={t.id for t in tasks if access.may_read_task(who, t)},
+        readable={t.id for t in tasks if access.may_read_task(who, t)}, related=engine.related_cases(instance_id),
     )
 
 

@@ -61,13 +61,16 @@ def render_task(task: Task, *, submitted: Any = None, errors: dict[str, list[str
                 status: int = 200) -> Any:
     who = actor()
     engine = get_engine()
-    fields = forms.build(i18n.task_form(task), submitted=submitted, errors=errors, tz=zone())
+    view = engine.task_view(task.id)
+    fields = forms.build(i18n.task_form(task), submitted=submitted, errors=errors, tz=zone(),
+                         values=view.defaults if submitted is None else None)
     form_errors = forms.summary(fields, errors)
     groups = {g.id: g for g in engine.groups()}
     return render_template(
         "tasks/task.html", task=task, fields=fields, errors=errors or {}, form_errors=form_errors,
         customer=task.data.get("customer") if isinstance(task.data.get("customer"), dict) else None,
-        labels=field_labels(engine, task.process_id), who=who,
+        labels=field_labels(engine, task.process_id), who=who, view=view,
+        related=engine.related_cases(task.instance_id),
         may_work=task.is_open and access.may_work_task(who, task),
         may_unclaim=task.is_open and access.may_unclaim_task(who, task),
         may_assign=task.is_open and access.may_assign_task(who, task),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import (
+    DuplicateBusinessKey,
     FormInvalid,
     InvalidInput,
     NotFound,
@@ -87,7 +88,7 @@ class EventCommands(InstanceCommands):
         """
         try:
             return self._deliver_message(message_id, lease_owner, retry_at)
-        except (ProcessFailed, FormInvalid) as err:
+        except (ProcessFailed, FormInvalid, DuplicateBusinessKey) as err:
             # The receiving process cannot take this message as it is. Keep it, visibly, with the reason,
             # instead of retrying it forever or holding up the timers and messages behind it.
             with self.store.transaction() as s:

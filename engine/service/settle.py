@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import forms, org, runtime
+from .. import forms, keys, org, runtime
 from ..calendar import BusinessCalendar, check_date, parse_iso_duration
 from ..errors import (
     ProcessFailed,
@@ -102,7 +102,7 @@ class Settling(CommandCore):
             row.title = forms.render_title(str(manifest["title"]), row.data)[:300]
         if manifest.get("business_key") and row.business_key is None:
             key = forms.resolve_path(row.data, str(manifest["business_key"]))
-            row.business_key = None if key is None else str(key)
+            keys.claim(s, row, None if key is None else str(key), manifest)
         if values == row.fields:
             return
         row.fields = values
