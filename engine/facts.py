@@ -112,7 +112,7 @@ def related_cases(s: Session, instance_id: str) -> list[RelatedCase]:
     seen: set[str] = set()
     for name, source, target in rows:
         other, relation = (target, "led_to") if source == instance_id else (source, "follows")
-        if other == instance_id or other in seen:
+        if other is None or other == instance_id or other in seen:
             continue
         inst = s.get(InstanceRow, other)
         if inst is None:

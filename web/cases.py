@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from engine import Definition, DuplicateBusinessKey, Engine, FormInvalid, InvalidInput, Instance, NotFound
+from engine import Definition, DuplicateBusinessKey, Engine, FormInvalid, Instance, InvalidInput, NotFound
 
 from . import access, forms, i18n, visibility, worklists
 from .security import actor, get_engine
