@@ -97,7 +97,8 @@ class DuplicateBusinessKey(Conflict):
     code = "duplicate_business_key"
 
     def __init__(self, process_id: str, business_key: str, existing_instance_id: str, field: str | None = None) -> None:
-        super().__init__(f"{process_id} already has a case {business_key!r}: {existing_instance_id}")
+        super().__init__("%(process_id)s already has a case %(business_key)s: %(existing)s", process_id=process_id,
+                         business_key=business_key, existing=existing_instance_id)
         self.process_id = process_id
         self.business_key = business_key
         self.existing_instance_id = existing_instance_id

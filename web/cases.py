@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 
 from engine import Definition, DuplicateBusinessKey, Engine, FormInvalid, Instance, InvalidInput, NotFound
 
@@ -66,7 +67,8 @@ def start(process_id: str) -> Any:
         except FormInvalid as err:
             errors = err.field_errors
         except DuplicateBusinessKey as err:
-            errors = {(err.field or "(form)"): [f"{err.business_key} is already used by another case"]}
+            taken = gettext("%(key)s is already used by another case", key=err.business_key)
+            errors = {(err.field or "(form)"): [taken]}
             existing, status = _existing(engine, err.existing_instance_id), 409
         else:
             flash(f"Case started: {instance.title or instance.id}.")

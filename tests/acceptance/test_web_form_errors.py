@@ -71,7 +71,7 @@ def test_an_empty_complaint_registration_lists_its_seven_problems_once(desk: Bro
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert html.count("this field is required") == 2 * 7
-    assert "7 problems to fix" in html
+    assert "Problems to fix before this form can be sent: 7" in html
     assert [a for a, _ in summary_links(html)] == [
         "f-case_no", "f-customer_id", "f-complainant", "f-contact", "f-channel", "f-subject", "f-against"]
 
