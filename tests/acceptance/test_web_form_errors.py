@@ -59,8 +59,9 @@ def shipped_app(shipped: Engine) -> Flask:
 @pytest.fixture
 def desk(shipped_app: Flask) -> Iterator[Browser]:
     browser = Browser(shipped_app.test_client())
+    token = shipped_app.extensions["flowdesk"].start_session("dora")
     with browser.client.session_transaction() as session:
-        session["user"] = "dora"
+        session["sid"] = token
         session["csrf_token"] = "csrf-dora"
     yield browser
 

@@ -5,7 +5,7 @@ the case (the chosen proposal, the follow-up complaint); related cases are linke
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,15 +25,8 @@ def app(shipped: Engine) -> Flask:
 
 
 @pytest.fixture
-def login(app: Flask) -> Iterator[object]:
-    def make(username: str) -> Browser:
-        browser = Browser(app.test_client())
-        with browser.client.session_transaction() as session:
-            session["user"] = username
-            session["csrf_token"] = f"csrf-{username}"
-        return browser
-
-    yield make
+def login(as_user: Callable[[str], Browser]) -> Callable[[str], Browser]:
+    return as_user  # over the shipped processes: `app` is overridden above
 
 
 def facts(html: str) -> list[tuple[str, str]]:
@@ -49,11 +42,12 @@ def all_data(html: str) -> str:
     return box.group(1)
 
 
-def test_the_leader_sees_the_proposals_first_and_the_first_is_offered(shipped: Engine, login: object) -> None:
+def test_the_leader_sees_the_proposals_first_and_the_first_is_offered(
+        shipped: Engine, login: Callable[[str], Browser]) -> None:
     case = register_complaint(shipped)
     drive_complaint(shipped, case.id, "approve")
     task = the_task(shipped, case.id, "approve")
-    html = login("leo").get(f"/tasks/{task.id}").get_data(as_text=True)  # type: ignore[operator]
+    html = login("leo").get(f"/tasks/{task.id}").get_data(as_text=True)
     labels = [label for label, _ in facts(html)]
     assert labels == ["What the complaint is about", "Solution the customer wants", "Cause", "Solutions",
                       "Solution rounds"]
@@ -63,10 +57,10 @@ def test_the_leader_sees_the_proposals_first_and_the_first_is_offered(shipped: E
     assert re.search(r'name="chosen_solution" value="Replace the part free of charge"', html)
 
 
-def test_times_are_shown_in_the_calendars_zone(shipped: Engine, login: object) -> None:
+def test_times_are_shown_in_the_calendars_zone(shipped: Engine, login: Callable[[str], Browser]) -> None:
     case = register_complaint(shipped)
     judge = the_task(shipped, case.id, "judge")
-    html = login("dora").get(f"/tasks/{judge.id}").get_data(as_text=True)  # type: ignore[operator]
+    html = login("dora").get(f"/tasks/{judge.id}").get_data(as_text=True)
     resolve_by = datetime.fromisoformat(shipped.instance(case.id).data["resolve_by"])
     local = resolve_by.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%a %d %b %Y, %H:%M")  # the office calendar
     assert f"<dt>Resolve by</dt><dd>{local}</dd>" in html or local in html.split('<details class="all-data">')[0]
@@ -75,7 +69,7 @@ def test_times_are_shown_in_the_calendars_zone(shipped: Engine, login: object) -
 
 
 def test_the_follow_up_complaint_is_pre_filled_and_linked_to_its_visit_and_complaint(
-        shipped: Engine, login: object) -> None:
+        shipped: Engine, login: Callable[[str], Browser]) -> None:
     first = register_complaint(shipped, case_no="CMP-2026-0100", customer_id="C001")
     for step in ESTABLISHED:
         work(shipped, first.id, step, **ANSWERS[step])
@@ -83,21 +77,21 @@ def test_the_follow_up_complaint_is_pre_filled_and_linked_to_its_visit_and_compl
     visit = the_visit(shipped, "CMP-2026-0100")
     contact = the_task(shipped, visit.id, "contact_customer")
     desk = login("sam")
-    html = desk.get(f"/tasks/{contact.id}").get_data(as_text=True)  # type: ignore[attr-defined]
+    html = desk.get(f"/tasks/{contact.id}").get_data(as_text=True)
     assert f'href="/cases/{first.id}"' in html  # the specialist sees the complaint the visit follows
     work(shipped, visit.id, "contact_customer", reached=True, contact_channel="phone")
     work(shipped, visit.id, "record_visit", satisfaction="dissatisfied", improve="The technician was late.")
     shipped.run_due()
     (follow_up,) = shipped.instances(process_id="complaint", business_key="FU-CMP-2026-0100")
     register = the_task(shipped, follow_up.id, "register_followup")
-    html = login("dora").get(f"/tasks/{register.id}").get_data(as_text=True)  # type: ignore[operator]
+    html = login("dora").get(f"/tasks/{register.id}").get_data(as_text=True)
     assert 'name="case_no" value="FU-CMP-2026-0100"' in html
     assert 'name="customer_id" value="C001"' in html
     assert re.search(r'name="channel"[^>]*>.*?<option value="phone" selected', html, re.S)
     assert "The technician was late." in html.split('id="f-desired_solution"')[1][:200]
     assert f'href="/cases/{visit.id}"' in html
 
-    case_pages = {i: login("sophie").get(f"/cases/{i}").get_data(as_text=True)  # type: ignore[operator]
+    case_pages = {i: login("sophie").get(f"/cases/{i}").get_data(as_text=True)
                   for i in (first.id, visit.id, follow_up.id)}
     assert f'href="/cases/{visit.id}"' in case_pages[first.id]
     assert f'href="/cases/{first.id}"' in case_pages[visit.id]
